@@ -1,0 +1,48 @@
+# Two commands matter: `make run` (the whole service on embedded defaults) and `make test`.
+# Both install what is missing first: a virtualenv in .venv with the pinned dependencies.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PORT ?= 8000
+SANDBOX_PORT ?= 8025
+
+.PHONY: install run test lint typecheck check schema clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# Embedded defaults: SQLite in var/, a filesystem broker, a real worker, beat and the sandbox.
+run: install
+	@mkdir -p var
+	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py seed_demo --port $(PORT)
+	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api PATH=$(CURDIR)/$(BIN):$$PATH \
+	  PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho -f Procfile.dev start
+
+# Uses PostgreSQL and Redis when they answer on localhost (as in CI); SQLite otherwise, and the
+# tests that need them say so when they are skipped.
+test: install
+	@eval "$$($(BIN)/python -m tests.services_env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .
+
+check: lint typecheck test
+
+schema: install
+	DJANGO_SECRET_KEY=schema $(BIN)/python manage.py spectacular --file var/schema.yaml --validate --fail-on-warn
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Input fields that accept what the original (Laravel) API accepted, with its error messages.
+
+Messages use ``:attribute``, which the exception handler replaces with the field's full key
+(``order_ids.3``), as Laravel does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from rest_framework import serializers
+
+MAX_ORDER_ID = 2**63 - 1  # the largest id PostgreSQL's bigint holds
+_DIGITS = re.compile(r"^[0-9]{1,19}$")
+_TRUE = (True, 1, "1", "true")
+_FALSE = (False, 0, "0", "false")
+
+
+class LaravelBooleanField(serializers.Field):
+    """``true``/``false``, ``1``/``0``, ``"1"``/``"0"``, ``"true"``/``"false"``; nothing else."""
+
+    default_error_messages = {
+        "required": "The :attribute field is required.",
+        "null": "The :attribute field is required.",
+        "invalid": "The :attribute field must be true or false.",
+    }
+
+    def to_internal_value(self, data: Any) -> bool:
+        # ``1 == True`` in Python, so compare types too: 1.0 or 2 must not pass.
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, int) and data in (0, 1):
+            return data == 1
+        if isinstance(data, str) and data in ("0", "1", "true", "false"):
+            return data in _TRUE
+        self.fail("invalid")
+
+    def to_representation(self, value: bool) -> bool:
+        return bool(value)
+
+
+class OrderIdField(serializers.Field):
+    """A positive integer, or a string of decimal digits meaning one. Booleans and floats are not ids."""
+
+    default_error_messages = {
+        "invalid": "The :attribute field must be an integer.",
+        "null": "The :attribute field must be an integer.",
+        "min": "The :attribute field must be at least 1.",
+        "max": f"The :attribute field must not be greater than {MAX_ORDER_ID}.",
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, str) and _DIGITS.match(data):
+            data = int(data)
+        if not isinstance(data, int):
+            self.fail("invalid")
+        if data < 1:
+            self.fail("min")
+        if data > MAX_ORDER_ID:
+            self.fail("max")
+        return data
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class OrderIdListField(serializers.ListField):
+    """1 to ``max_length`` ids. Item errors are keyed by index (``order_ids.3``)."""
+
+    default_error_messages = {
+        "required": "The :attribute field is required.",
+        "null": "The :attribute field is required.",
+        "not_a_list": "The :attribute field must be an array.",
+        "empty": "The :attribute field must have at least 1 item.",
+        "max_length": "The :attribute field must not have more than {max_length} items.",
+        "min_length": "The :attribute field must have at least {min_length} item.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=OrderIdField(), allow_empty=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[int]:
+        if isinstance(data, str | dict) or not hasattr(data, "__iter__"):
+            self.fail("not_a_list")
+        if len(data) == 0:
+            self.fail("empty")
+        if self.max_length is not None and len(data) > self.max_length:
+            # Too many: say so without validating ten thousand items first.
+            self.fail("max_length", max_length=self.max_length)
+        # Each item goes straight to the child's conversion: the generic per-item machinery of
+        # ListField costs more than the push itself for 10,000 ids.
+        child = cast(OrderIdField, self.child)
+        ids: list[int] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(data):
+            try:
+                ids.append(child.to_internal_value(item))
+            except serializers.ValidationError as exc:
+                errors[index] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return ids

@@ -1,0 +1,154 @@
+"""One shared Sendcloud request budget per Sendcloud account, respected by every worker everywhere.
+
+Sendcloud allows, per account, 100 unsafe requests (POST, PUT, PATCH, DELETE) a minute with at most
+15 a second, and 1000 GETs a minute; beyond that it answers 429. Each worker asking for 100 a minute
+on its own would blow through that, so every request first takes a slot here.
+
+The budget is a sliding-window log (a sorted set of grant times) per account and kind, checked and
+updated in one Lua script, so it is exact and atomic across processes and machines, and it uses
+Redis's clock, so the workers' clocks do not matter. A caller that gets no slot is told how long to
+wait and must not block its worker meanwhile: the task re-schedules itself.
+
+Without Redis (the embedded development defaults) the same log lives in a file under ``var/``,
+guarded by ``flock``: shared by the processes of one machine, which is all a dev setup has.
+"""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+
+
+class Kind(enum.StrEnum):
+    SAFE = "safe"  # GET
+    UNSAFE = "unsafe"  # POST, PUT, PATCH, DELETE
+
+
+@dataclass(frozen=True)
+class Window:
+    seconds: float
+    limit: int
+
+
+def windows(kind: Kind) -> list[Window]:
+    """The limits for a kind of request, widened by a small margin against clock and network jitter."""
+    margin = settings.SENDCLOUD_BUDGET_MARGIN_SECONDS
+    if kind is Kind.UNSAFE:
+        return [
+            Window(60 + margin, settings.SENDCLOUD_UNSAFE_PER_MINUTE),
+            Window(1 + margin, settings.SENDCLOUD_UNSAFE_PER_SECOND),
+        ]
+    return [Window(60 + margin, settings.SENDCLOUD_SAFE_PER_MINUTE)]
+
+
+def account_key(public_key: str) -> str:
+    """Budgets are keyed by a hash of the public key: the key itself never reaches Redis."""
+    return hashlib.sha256(public_key.encode()).hexdigest()[:16]
+
+
+class Store(Protocol):
+    def take(self, key: str, windows: list[Window]) -> float: ...
+
+
+# KEYS[1]: the log; ARGV: member, then (seconds, limit) pairs. Returns 0 when granted, else the wait in ms.
+_LUA_TAKE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local longest = 0
+local wait = 0
+for i = 2, #ARGV, 2 do
+  local span = tonumber(ARGV[i]) * 1000
+  local limit = tonumber(ARGV[i + 1])
+  if span > longest then longest = span end
+  local count = redis.call('ZCOUNT', KEYS[1], now - span, '+inf')
+  if count >= limit then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], now - span, '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
+    local until_free = tonumber(oldest[2]) + span - now
+    if until_free > wait then wait = until_free end
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
+if wait > 0 then return math.max(1, math.ceil(wait)) end
+redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. now)
+redis.call('PEXPIRE', KEYS[1], longest + 1000)
+return 0
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+        self._take = self._client.register_script(_LUA_TAKE)
+        self._counter = 0
+
+    def take(self, key: str, windows: list[Window]) -> float:
+        self._counter += 1
+        args: list[Any] = [f"{os.getpid()}-{time.monotonic_ns()}-{self._counter}"]
+        for window in windows:
+            args.extend([window.seconds, window.limit])
+        wait_ms = int(self._take(keys=[f"wemasy:sendcloud-budget:{key}"], args=args))
+        return wait_ms / 1000
+
+
+class FileStore:
+    """The same sliding log in a JSON file, for development without Redis."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def take(self, key: str, windows: list[Window]) -> float:
+        path = self._directory / f"{key}.json"
+        with path.open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            raw = handle.read()
+            now = time.time()
+            longest = max(window.seconds for window in windows)
+            log = [stamp for stamp in (json.loads(raw) if raw else []) if stamp > now - longest]
+            wait = 0.0
+            for window in windows:
+                recent = [stamp for stamp in log if stamp > now - window.seconds]
+                if len(recent) >= window.limit:
+                    wait = max(wait, recent[len(recent) - window.limit] + window.seconds - now)
+            if wait <= 0:
+                log.append(now)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(log))
+        return wait if wait > 0 else 0.0
+
+
+_store: Store | None = None
+
+
+def store() -> Store:
+    global _store
+    if _store is None:
+        redis_url = settings.REDIS_URL
+        _store = RedisStore(redis_url) if redis_url else FileStore(Path(settings.VAR_DIR) / "budget")
+    return _store
+
+
+def take(*, public_key: str, kind: Kind) -> float:
+    """Take one request slot for the account. Returns 0.0 when granted, else seconds to wait."""
+    if not settings.SENDCLOUD_BUDGET_ENABLED:
+        return 0.0
+    return store().take(f"{account_key(public_key)}:{kind}", windows(kind))
+
+
+def reset_store() -> None:
+    """Forget the cached store (tests change settings between runs)."""
+    global _store
+    _store = None

@@ -1,0 +1,111 @@
+"""Services that set up a shop's Sendcloud integration (the account, not the pushes).
+
+Kept apart from ``services.py``, which holds the push pipeline: configuring credentials is an
+operator's set-up step with different callers (``configure_sendcloud``, ``seed_demo``, the admin),
+and it never touches shipments.
+"""
+
+from __future__ import annotations
+
+from django.db import models, transaction
+
+from sendcloud_integration.models import SendcloudIntegration
+from webshop.models import Shop
+from webshop.services import ServiceError
+
+#: The largest id a ``PositiveBigIntegerField`` holds on every backend.
+_MAX_ID = 2**63 - 1
+
+
+class SendcloudConfigError(ServiceError):
+    """The integration settings given are unusable; the message names the setting."""
+
+
+def configure_sendcloud(
+    *,
+    shop: Shop,
+    public_key: str,
+    secret_key: str,
+    integration_id: int,
+    sender_address_id: int | None = None,
+    shipping_option_code: str | None = None,
+    active: bool = True,
+) -> tuple[SendcloudIntegration, bool]:
+    """Create or update ``shop``'s Sendcloud integration to exactly these settings; returns ``(it, created)``.
+
+    Declarative: the result is what the arguments say, so ``sender_address_id=None`` or an empty
+    ``shipping_option_code`` clears a value set before. That makes re-running a set-up script
+    predictable, whatever was there.
+
+    When the keys change, ``is_connected`` is set back to True and the last connection error is
+    cleared: that flag records that Sendcloud refused the *old* keys (401/403), and keeping it would
+    block pushes with the new ones until someone noticed. Unchanged keys leave the flag alone, so
+    re-running the command does not hide a real refusal.
+    """
+    public_key = public_key.strip()
+    secret_key = secret_key.strip()
+    code = (shipping_option_code or "").strip()
+    _check(
+        public_key=public_key,
+        secret_key=secret_key,
+        integration_id=integration_id,
+        sender_address_id=sender_address_id,
+        shipping_option_code=code,
+    )
+    values = {
+        "public_key": public_key,
+        "secret_key": secret_key,
+        "integration_id": integration_id,
+        "sender_address_id": sender_address_id,
+        "shipping_option_code": code,
+        "is_active": active,
+    }
+    with transaction.atomic():
+        # The row lock makes two concurrent runs apply one after the other instead of interleaving.
+        integration, created = SendcloudIntegration.objects.select_for_update().get_or_create(
+            shop=shop, defaults=values
+        )
+        if created:
+            return integration, True
+        keys_changed = integration.public_key != public_key or integration.secret_key != secret_key
+        for name, value in values.items():
+            setattr(integration, name, value)
+        if keys_changed:
+            integration.is_connected = True
+            integration.connection_error = ""
+            integration.connection_checked_at = None
+        integration.save()
+    return integration, False
+
+
+def _check(
+    *,
+    public_key: str,
+    secret_key: str,
+    integration_id: int,
+    sender_address_id: int | None,
+    shipping_option_code: str,
+) -> None:
+    """Refuse what Sendcloud would refuse anyway, now, with a message naming the setting."""
+    if not public_key:
+        raise SendcloudConfigError("the public key must not be empty")
+    if not secret_key:
+        raise SendcloudConfigError("the secret key must not be empty")
+    for label, value in (("public key", public_key), ("secret key", secret_key)):
+        limit = _max_length(label.replace(" ", "_"))
+        if len(value) > limit:
+            raise SendcloudConfigError(f"the {label} is too long: at most {limit} characters")
+    if not 1 <= integration_id <= _MAX_ID:
+        raise SendcloudConfigError("the integration id must be a positive integer")
+    if sender_address_id is not None and not 1 <= sender_address_id <= _MAX_ID:
+        raise SendcloudConfigError("the sender address id must be a positive integer")
+    limit = _max_length("shipping_option_code")
+    if len(shipping_option_code) > limit:
+        raise SendcloudConfigError(f"the shipping option code is too long: at most {limit} characters")
+
+
+def _max_length(field_name: str) -> int:
+    field = SendcloudIntegration._meta.get_field(field_name)
+    assert isinstance(field, models.Field)
+    assert field.max_length is not None
+    return field.max_length

@@ -1,0 +1,248 @@
+"""Sendcloud state: each shop's integration, each order's shipment, push batches and the API-call log.
+
+PostgreSQL is the truth; Celery messages carry ids only. Every change of a shipment's state is a
+conditional update (``UPDATE … WHERE state IN (<expected>)``, see ``OrderShipmentQuerySet.move``), so
+a task that runs twice — a redelivered message, a re-dispatch by the sweep — changes nothing the
+second time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from webshop.models import ApiToken, Order, Shop
+
+
+class SendcloudIntegration(models.Model):
+    """A shop's Sendcloud account and defaults. The secret key is write-only: never shown back."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="sendcloud_integration")
+    public_key = models.CharField(max_length=200)
+    secret_key = models.CharField(max_length=200)
+    integration_id = models.PositiveBigIntegerField(help_text="The Sendcloud shop integration id.")
+    sender_address_id = models.PositiveBigIntegerField(null=True, blank=True)
+    shipping_option_code = models.CharField(max_length=100, blank=True, help_text="e.g. postnl:standard")
+    is_active = models.BooleanField(default=True)
+    is_connected = models.BooleanField(
+        default=True, help_text="Cleared when Sendcloud refuses the credentials (401/403)."
+    )
+    connection_error = models.TextField(blank=True)
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Sendcloud for {self.shop} (integration {self.integration_id})"
+
+    def __repr__(self) -> str:  # never let the secret slip into a log through repr()
+        return f"<SendcloudIntegration shop={self.shop_id} integration={self.integration_id}>"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.public_key and self.secret_key and self.integration_id)
+
+    @property
+    def masked_secret(self) -> str:
+        return "•" * 8 if self.secret_key else ""
+
+
+class ShipmentState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PUSHING = "pushing", "Pushing"
+    PUSHED = "pushed", "Pushed"
+    LABEL_QUEUED = "label_queued", "Label queued"
+    LABELLING = "labelling", "Labelling"
+    LABELLED = "labelled", "Labelled"
+    FAILED = "failed", "Failed"
+
+
+class Phase(models.TextChoices):
+    PUSH = "push", "Push"
+    LABEL = "label", "Label"
+
+
+#: The state machine of design.md. ``move`` refuses anything not listed here.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    ShipmentState.QUEUED: frozenset({ShipmentState.PUSHING, ShipmentState.LABEL_QUEUED, ShipmentState.FAILED}),
+    ShipmentState.PUSHING: frozenset({ShipmentState.PUSHED, ShipmentState.FAILED, ShipmentState.QUEUED}),
+    ShipmentState.PUSHED: frozenset({ShipmentState.LABEL_QUEUED, ShipmentState.QUEUED, ShipmentState.FAILED}),
+    ShipmentState.LABEL_QUEUED: frozenset({ShipmentState.LABELLING, ShipmentState.FAILED}),
+    ShipmentState.LABELLING: frozenset({ShipmentState.LABELLED, ShipmentState.FAILED, ShipmentState.LABEL_QUEUED}),
+    ShipmentState.LABELLED: frozenset(),
+    ShipmentState.FAILED: frozenset({ShipmentState.QUEUED}),
+}
+
+#: States in which a shipment belongs to a running batch.
+IN_FLIGHT_STATES = frozenset(
+    {ShipmentState.QUEUED, ShipmentState.PUSHING, ShipmentState.LABEL_QUEUED, ShipmentState.LABELLING}
+)
+TERMINAL_STATES = frozenset({ShipmentState.PUSHED, ShipmentState.LABELLED, ShipmentState.FAILED})
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+class BatchStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+    FAILED = "failed", "Failed"
+
+
+FINISHED_BATCH_STATUSES = frozenset({BatchStatus.COMPLETED, BatchStatus.COMPLETED_WITH_ERRORS, BatchStatus.FAILED})
+
+
+class StartedBy(models.TextChoices):
+    API_TOKEN = "api_token", "API token"
+    STAFF = "staff", "Staff user"
+    COMMAND = "command", "Management command"
+
+
+class PushBatch(models.Model):
+    """One push request's worth of work, split into chunks of at most ``SENDCLOUD_CHUNK_SIZE`` orders."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="push_batches")
+    create_label = models.BooleanField(default=False)
+    status = models.CharField(max_length=32, choices=BatchStatus.choices, default=BatchStatus.QUEUED)
+    started_by_kind = models.CharField(max_length=16, choices=StartedBy.choices)
+    started_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL)
+    started_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_by_label = models.CharField(max_length=200, blank=True, help_text="Who, in words, for people.")
+    requested_orders = models.PositiveIntegerField(default=0)
+    new_orders = models.PositiveIntegerField(default=0)
+    retry_orders = models.PositiveIntegerField(default=0)
+    skipped_orders = models.PositiveIntegerField(default=0)
+    queued_orders = models.PositiveIntegerField(default=0)
+    total_chunks = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    pushed_count = models.PositiveIntegerField(default=0)
+    labelled_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name_plural = "push batches"
+        indexes = [models.Index(fields=("shop", "-created_at")), models.Index(fields=("status",))]
+
+    def __str__(self) -> str:
+        return f"Batch {self.id} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_BATCH_STATUSES
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class PushChunk(models.Model):
+    """A slice of a batch handled by one ``process_chunk`` task. Numbered from 1 within its batch."""
+
+    batch = models.ForeignKey(PushBatch, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Transient failures retried so far.")
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took it.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("batch", "number")
+        constraints = [models.UniqueConstraint(fields=("batch", "number"), name="chunk_number_unique_per_batch")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.number}/{self.batch.total_chunks} of {self.batch_id}"
+
+
+class OrderShipmentQuerySet(models.QuerySet["OrderShipment"]):
+    def move(self, *, source: Iterable[str], target: str, **fields: Any) -> int:
+        """Conditionally move the rows in one of ``source`` states to ``target``; returns rows changed.
+
+        This is the only way state changes after a row was queued: the ``WHERE state IN (…)`` makes a
+        duplicate task harmless, and the check against ``TRANSITIONS`` keeps the state machine honest.
+        """
+        source = frozenset(source)
+        for state in source:
+            if target not in TRANSITIONS[state]:
+                raise IllegalTransition(f"{state} → {target} is not an allowed shipment transition")
+        now = timezone.now()
+        return self.filter(state__in=source).update(state=target, state_changed_at=now, updated_at=now, **fields)
+
+
+class OrderShipment(models.Model):
+    """Where one order stands with Sendcloud. Created when the order is first queued."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="shipment")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="shipments")
+    state = models.CharField(max_length=16, choices=ShipmentState.choices, db_index=True)
+    failed_phase = models.CharField(max_length=8, choices=Phase.choices, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times it was sent to Sendcloud.")
+    batch = models.ForeignKey(PushBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="shipments")
+    chunk_number = models.PositiveIntegerField(null=True, blank=True)
+    create_label = models.BooleanField(default=False)
+    sendcloud_order_id = models.CharField(max_length=64, blank=True)
+    sendcloud_shipment_id = models.CharField(max_length=64, blank=True)
+    sendcloud_parcel_id = models.CharField(max_length=64, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    carrier = models.CharField(max_length=100, blank=True)
+    label_file = models.FileField(upload_to="labels/%Y/%m/", blank=True)
+    label_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set before a label is asked for: guards against a second label."
+    )
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrderShipmentQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=("batch", "chunk_number", "state")),
+            models.Index(fields=("shop", "state")),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipment of order {self.order_id}: {self.state}"
+
+
+class SendcloudApiCall(models.Model):
+    """One HTTP call to Sendcloud: what staff read to see what Sendcloud answered. Never credentials."""
+
+    shop = models.ForeignKey(Shop, null=True, on_delete=models.CASCADE, related_name="sendcloud_calls")
+    batch = models.ForeignKey(PushBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="api_calls")
+    chunk_number = models.PositiveIntegerField(null=True, blank=True)
+    orders = models.ManyToManyField(Order, blank=True, related_name="sendcloud_calls")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty when no answer came.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="An excerpt of the error, when there was one.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = "Sendcloud API call"
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status_code or 'no answer'}"

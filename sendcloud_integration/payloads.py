@@ -1,0 +1,364 @@
+"""Our ``Order`` → the Sendcloud v3 order JSON of ``POST /v3/orders``, and a local pre-check of it.
+
+Every field name, nesting and type here follows the Order schema of the v3 Orders OpenAPI spec
+(``components/schemas/order``). Facts from that spec this module relies on:
+
+* Required: ``order_id``, ``order_number``, ``order_details`` {``integration.id`` (integer), ``status.code``,
+  ``order_created_at``, ``order_items``}, ``payment_details`` {``total_price``, ``status.code``}; per item
+  ``name``, ``quantity`` (integer), ``total_price``; a shipping address, when sent, needs ``name``,
+  ``address_line_1``, ``postal_code``, ``city`` and ``country_code``; ``customer_details`` needs ``name``.
+* A price is ``{"value": <number>, "currency": "EUR" | "GBP" | "USD"}``. ``value`` is a JSON *number*, so
+  it is kept here as a :class:`~decimal.Decimal` rounded to cents (ROUND_HALF_UP) and written on the wire by
+  ``client.encode_json`` as the exact decimal — never via binary float arithmetic.
+* A weight is ``{"value": <number > 0>, "unit": "kg"}``; zero weights are therefore left out.
+* ``order_details.status.code`` and ``payment_details.status.code`` are free strings ("custom internal shop
+  status, you can use it for filtering"): the spec has no enum, so we send our own status names.
+* ``country_of_origin`` is exactly two letters; the ``order_id`` used to request labels is at most 64 chars.
+
+The functions read only what the caller loaded with ``select_related("shipping_address")`` and
+``prefetch_related("lines")``: building 100 payloads must not cost 100 extra queries.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+from sendcloud_integration.models import SendcloudIntegration
+from webshop.models import Order, OrderLine, ShippingAddress
+
+CENT: Final = Decimal("0.01")
+GRAM: Final = Decimal("0.001")
+
+#: The currencies the v3 price object allows (``components/schemas/price``).
+SUPPORTED_CURRENCIES: Final = frozenset({"EUR", "GBP", "USD"})
+
+#: Some carriers refuse house numbers longer than this; the rest goes to ``address_line_2`` (e.g. Belgian
+#: "1 bus 200A" → number "1", line 2 "bus 200A").
+HOUSE_NUMBER_MAX_LENGTH: Final = 8
+
+#: ``orders[].order_id`` of ``create-labels-async`` has ``maxLength: 64``.
+ORDER_ID_MAX_LENGTH: Final = 64
+
+#: ISO 3166-1 alpha-2, the officially assigned codes, plus XK (Kosovo), which carriers use.
+_ISO_COUNTRY_CODES: Final = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY
+    BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK
+    FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR
+    IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK
+    ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
+    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
+"""
+ISO_COUNTRIES: Final = frozenset(_ISO_COUNTRY_CODES.split())
+
+#: Payment status to report when the order carries none, derived from the order's own status.
+_PAYMENT_BY_ORDER_STATUS: Final[dict[str, str]] = {
+    Order.Status.PAID: "paid",
+    Order.Status.PAYMENT_RECEIVED: "paid",
+    Order.Status.COMPLETED: "paid",
+    Order.Status.REFUNDING: "refunding",
+    Order.Status.REFUNDED: "refunded",
+    Order.Status.CANCELLED: "cancelled",
+    Order.Status.FAILED: "failed",
+    Order.Status.PENDING: "pending",
+    Order.Status.ON_HOLD: "pending",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Identity
+# --------------------------------------------------------------------------------------------------------------
+
+
+def sendcloud_order_id(order: Order) -> str:
+    """The order's external id at Sendcloud: ``SENDCLOUD_ORDER_ID_PREFIX`` + our primary key.
+
+    Sendcloud upserts on ``order_id`` + integration and refuses to change an ``order_id`` later, so it must be
+    stable and immutable: the primary key is, the order number (editable in the shop) is not. The prefix
+    exists because test, staging and live databases all count primary keys from 1: when they talk to the
+    same Sendcloud account, order 17 of a test run would silently overwrite live order 17 (the "test ids
+    poison live ones" problem peers ran into). Give each environment its own prefix; leave it empty in live.
+    """
+    prefix: str = getattr(settings, "SENDCLOUD_ORDER_ID_PREFIX", "") or ""
+    return f"{prefix}{order.pk}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """Round to cents, half up (19.955 → 19.96): shops with 4-decimal prices must not send 4 decimals."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def weight_kg(value: Decimal | int | str) -> Decimal:
+    """Round a weight in kg to grams, half up."""
+    return Decimal(value).quantize(GRAM, rounding=ROUND_HALF_UP)
+
+
+def price(value: Decimal, currency: str) -> dict[str, Any]:
+    """A v3 price object. ``value`` stays a Decimal; the client writes it as an exact JSON number."""
+    return {"value": money(value), "currency": currency}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# House numbers
+# --------------------------------------------------------------------------------------------------------------
+
+# A house number: 12, 12a, 12-14, 12/3; optionally a short word after it ("12 a", "12 bis", "14 III",
+# "1-3 hs"); optionally a Belgian box ("1 bus 3").
+_NUMBER = r"\d+[^\W_]*(?:\s?[-/]\s?\d+[^\W_]*)?"
+_LETTER_SUFFIX = r"(?:\s(?:[^\W\d_]{1,3})(?![^\W_]))?"
+_BOX = r"(?:\s*,?\s*(?:bus|box|bte\.?|boîte)\s*[^\W_][\w/-]*)?"
+# "Stationsstraat 12a": the street is the shortest text that has a letter and is followed by a number at the end.
+_TRAILING = re.compile(rf"^(?P<street>.*?[^\W\d_].*?)[\s,]+(?P<number>{_NUMBER}{_LETTER_SUFFIX}{_BOX})$", re.IGNORECASE)
+# "12 Main Street", "221B Baker Street". A trailing "e" is left out on purpose: "2e Hugo de Grootstraat" is
+# a Dutch street name (2nd), not number 2e; likewise "1st Avenue" does not match (letters must end there).
+_LEADING = re.compile(r"^(?P<number>\d+(?:[^\W\d_eE](?![^\W_]))?(?:\s?[-/]\s?\d+)?)[\s,]+(?P<street>[^\W\d_].*)$")
+# For shortening a long number: its first number (or range) and what follows it.
+_HEAD = re.compile(r"^(?P<head>\d+[^\W_]*(?:\s?[-/]\s?\d+[^\W_]*)?)[\s,]+(?P<rest>\S.*)$")
+
+
+def split_house_number(street: str) -> tuple[str, str]:
+    """Split ``"Stationsstraat 12a"`` into ``("Stationsstraat", "12a")``; ``("…", "")`` when none is found.
+
+    Used only when the order has no separate house number: several carriers (DHL in DE, ES, CH, …) refuse a
+    label without one. Handles numbers after the street (most of Europe) and before it ("12 Main Street").
+    Only whitespace and a separating comma are dropped: the split never loses other characters.
+    """
+    text = street.strip()
+    match = _TRAILING.match(text) or _LEADING.match(text)
+    if not match:
+        return text, ""
+    return match.group("street").strip(" ,"), match.group("number").strip()
+
+
+def address_lines(street: str, house_number: str, address_line_2: str) -> tuple[str, str, str]:
+    """``(address_line_1, house_number, address_line_2)`` as Sendcloud should get them.
+
+    The house number is split off the street when missing, and a number longer than
+    :data:`HOUSE_NUMBER_MAX_LENGTH` keeps only its leading number there; the rest ("bus 200A") moves to
+    the front of ``address_line_2``, where carriers print it instead of refusing the label.
+    """
+    line_1 = street.strip()
+    number = house_number.strip()
+    line_2 = address_line_2.strip()
+    if not number:
+        line_1, number = split_house_number(line_1)
+    if len(number) > HOUSE_NUMBER_MAX_LENGTH:
+        match = _HEAD.match(number)
+        if match and len(match.group("head")) <= HOUSE_NUMBER_MAX_LENGTH:
+            number = match.group("head")
+            line_2 = ", ".join(part for part in (match.group("rest").strip(), line_2) if part)
+    return line_1, number, line_2
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The payload
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. ``2018-02-27T10:00:00.556Z`` (the spec's own examples)."""
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)  # USE_TZ is on; a naive value can only be UTC
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _shipping_address(order: Order) -> ShippingAddress | None:
+    """The select_related address, or None — without a query when the caller used select_related."""
+    try:
+        return order.shipping_address
+    except ObjectDoesNotExist:
+        return None
+
+
+def _lines(order: Order) -> list[OrderLine]:
+    return list(order.lines.all())  # served from the prefetch cache
+
+
+def _status_message(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def payment_status_code(order: Order) -> str:
+    """The order's payment status, or one derived from its order status when the shop sent none."""
+    explicit = (order.payment_status or "").strip().lower()
+    return explicit or _PAYMENT_BY_ORDER_STATUS.get(order.status, "unknown")
+
+
+def _order_item(line: OrderLine, currency: str) -> dict[str, Any]:
+    quantity = int(line.quantity)
+    item: dict[str, Any] = {
+        "item_id": str(line.pk),  # lets a later multicollo label request name this line
+        "name": line.name,
+        "quantity": quantity,
+        "unit_price": price(line.unit_price, currency),
+        # The line total from the exact unit price (0.3333 x 3 = 1.00), not from the rounded one (0.99).
+        "total_price": price(line.unit_price * quantity, currency),
+    }
+    if line.sku:
+        item["sku"] = line.sku
+    unit_weight = weight_kg(line.weight_kg)
+    if unit_weight > 0:  # the spec's weight is exclusiveMinimum 0: a zero weight is refused, so leave it out
+        item["measurement"] = {"weight": {"value": unit_weight, "unit": "kg"}}
+    if line.hs_code:
+        item["hs_code"] = line.hs_code.strip()
+    if line.origin_country:
+        item["country_of_origin"] = line.origin_country.strip().upper()
+    return item
+
+
+def build_order(order: Order, integration: SendcloudIntegration) -> dict[str, Any]:
+    """The v3 order object for ``POST /v3/orders`` (one element of its array). Issues no queries."""
+    currency = (order.currency or "").strip().upper()
+    lines = _lines(order)
+    line_total = sum((line.unit_price * int(line.quantity) for line in lines), Decimal("0"))
+    total_weight = weight_kg(sum((line.weight_kg * int(line.quantity) for line in lines), Decimal("0")))
+    payment_code = payment_status_code(order)
+
+    payload: dict[str, Any] = {
+        "order_id": sendcloud_order_id(order),
+        "order_number": order.order_number,
+        "order_details": {
+            "integration": {"id": int(integration.integration_id)},
+            "status": {"code": str(order.status), "message": order.get_status_display()},
+            "order_created_at": _iso_utc(order.created_at),
+            "order_updated_at": _iso_utc(order.updated_at or order.created_at),
+            "order_items": [_order_item(line, currency) for line in lines],
+        },
+        "payment_details": {
+            "total_price": price(line_total, currency),
+            "status": {"code": payment_code, "message": _status_message(payment_code)},
+        },
+        "customer_details": _customer_details(order),
+    }
+
+    address = _shipping_address(order)
+    if address is not None:
+        payload["shipping_address"] = _address(order, address)
+
+    shipping_details: dict[str, Any] = {}
+    if total_weight > 0:
+        shipping_details["measurement"] = {"weight": {"value": total_weight, "unit": "kg"}}
+    if integration.shipping_option_code:
+        shipping_details["ship_with"] = {
+            "type": "shipping_option_code",
+            "properties": {"shipping_option_code": integration.shipping_option_code},
+        }
+    if shipping_details:
+        payload["shipping_details"] = shipping_details
+    return payload
+
+
+def _customer_details(order: Order) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": order.customer_name.strip()}
+    if order.customer_phone:
+        details["phone_number"] = order.customer_phone.strip()
+    if order.customer_email:
+        details["email"] = order.customer_email.strip()
+    return details
+
+
+def _address(order: Order, address: ShippingAddress) -> dict[str, Any]:
+    line_1, number, line_2 = address_lines(address.street, address.house_number, address.address_line_2)
+    fields: dict[str, Any] = {
+        "name": order.customer_name.strip(),
+        "company_name": order.customer_company.strip(),
+        "address_line_1": line_1,
+        "house_number": number,
+        "address_line_2": line_2,
+        "postal_code": address.postal_code.strip(),
+        "city": address.city.strip(),
+        "country_code": address.country.strip().upper(),
+        "state_province_code": address.state.strip(),
+        "phone_number": order.customer_phone.strip(),
+        "email": order.customer_email.strip(),
+    }
+    # Optional fields are left out rather than sent empty: an empty email fails the spec's "format: email".
+    required = {"name", "address_line_1", "postal_code", "city", "country_code"}
+    return {key: value for key, value in fields.items() if value or key in required}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The pre-check
+# --------------------------------------------------------------------------------------------------------------
+
+
+def precheck(order: Order) -> list[str]:
+    """What Sendcloud would refuse, said so a shop employee can fix it. Empty means: send it.
+
+    One invalid order rejects a whole batch of 100 at Sendcloud, so catching these locally keeps the good
+    orders moving and gives a clearer message than a JSON pointer. Issues no queries.
+    """
+    problems: list[str] = []
+    if not order.order_number.strip():
+        problems.append("Order number is missing.")
+    if not order.customer_name.strip():
+        problems.append("Customer name is missing.")
+    if order.customer_email:
+        try:
+            validate_email(order.customer_email.strip())
+        except ValidationError:
+            problems.append(f"Customer email '{order.customer_email}' is not a valid email address.")
+    currency = (order.currency or "").strip().upper()
+    if currency not in SUPPORTED_CURRENCIES:
+        problems.append(
+            f"Currency '{order.currency}' is not supported by Sendcloud (it accepts EUR, GBP and USD only)."
+        )
+    order_id = sendcloud_order_id(order)
+    if len(order_id) > ORDER_ID_MAX_LENGTH:
+        problems.append(
+            f"The Sendcloud order id '{order_id}' is longer than {ORDER_ID_MAX_LENGTH} characters; "
+            "shorten SENDCLOUD_ORDER_ID_PREFIX."
+        )
+
+    address = _shipping_address(order)
+    if address is None:
+        problems.append("Order has no shipping address.")
+    else:
+        problems.extend(_address_problems(address))
+
+    lines = _lines(order)
+    if not lines:
+        problems.append("Order has no lines to ship.")
+    for number, line in enumerate(lines, start=1):
+        label = f"Line {number} ({line.name.strip()})" if line.name.strip() else f"Line {number}"
+        if not line.name.strip():
+            problems.append(f"{label} has no product name.")
+        if int(line.quantity) <= 0:
+            problems.append(f"{label} has quantity {line.quantity}.")
+        if line.weight_kg is not None and line.weight_kg < 0:
+            problems.append(f"{label} has a negative weight.")
+        origin = line.origin_country.strip().upper()
+        if origin and origin not in ISO_COUNTRIES:
+            problems.append(
+                f"{label} has country of origin '{line.origin_country}', which is not a valid ISO 3166-1 alpha-2 code."
+            )
+    return problems
+
+
+def _address_problems(address: ShippingAddress) -> list[str]:
+    problems = []
+    if not address.street.strip():
+        problems.append("Shipping address has no street.")
+    if not address.postal_code.strip():
+        problems.append("Shipping address has no postal code.")
+    if not address.city.strip():
+        problems.append("Shipping address has no city.")
+    country = address.country.strip().upper()
+    if not country:
+        problems.append("Shipping address has no country.")
+    elif country not in ISO_COUNTRIES:
+        problems.append(f"Country '{address.country}' is not a valid ISO 3166-1 alpha-2 code.")
+    return problems

@@ -1,0 +1,290 @@
+"""Processing one chunk of a push batch: what the ``process_chunk`` task does, start to end.
+
+A chunk is claimed with a conditional update, so only one worker works on it at a time; a worker
+that dies leaves the chunk RUNNING, and once its claim is older than ``SENDCLOUD_STALE_AFTER_SECONDS``
+a redelivered message or the sweep may claim it again. Orders are sent with one ``POST /v3/orders``
+per chunk; Sendcloud rejects such a request whole when one order is invalid, so the invalid ones are
+failed with Sendcloud's own words and the rest are sent again. Transient trouble (5xx, timeouts,
+429, "still processing") hands the chunk back with a delay, a bounded number of times; a spent
+request budget hands it back too, without counting an attempt. Every order leaves in a terminal
+state or back in QUEUED for the next attempt: nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from sendcloud_integration import budget, labels, payloads
+from sendcloud_integration.call_log import CallLog
+from sendcloud_integration.client import (
+    AuthenticationError,
+    OrdersRejected,
+    SendcloudError,
+    SendcloudV3Client,
+    TransientError,
+    UpsertedOrder,
+)
+from sendcloud_integration.models import (
+    BatchStatus,
+    ChunkStatus,
+    OrderShipment,
+    Phase,
+    PushBatch,
+    PushChunk,
+    SendcloudIntegration,
+    ShipmentState,
+)
+from sendcloud_integration.services import fail_shipments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What the task reports. ``retry_in`` set means: run this chunk again after that many seconds."""
+
+    pushed: int = 0
+    labelled: int = 0
+    failed: int = 0
+    retry_in: float | None = None
+    counts_attempt: bool = True
+
+    def as_dict(self) -> dict[str, int]:
+        return {"pushed": self.pushed, "labelled": self.labelled, "failed": self.failed}
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (half fixed, half random), at least what Sendcloud asked for."""
+    cap = min(settings.SENDCLOUD_RETRY_MAX_SECONDS, settings.SENDCLOUD_RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0))
+    delay = random.uniform(cap / 2, cap) if cap > 0 else 0.0
+    return max(delay, retry_after or 0.0)
+
+
+def build_client(integration: SendcloudIntegration, call_log: CallLog) -> SendcloudV3Client:
+    return SendcloudV3Client(
+        base_url=settings.SENDCLOUD_API_BASE_URL,
+        public_key=integration.public_key,
+        secret_key=integration.secret_key,
+        connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
+        read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
+        on_call=call_log,
+    )
+
+
+def claim_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> PushChunk | None:
+    """Take the chunk for this worker, or None when it is done or another live worker has it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SENDCLOUD_STALE_AFTER_SECONDS)
+    claimed = (
+        PushChunk.objects.filter(batch_id=batch_id, number=chunk_number)
+        .filter(Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.RUNNING, claimed_at__lt=stale))
+        .update(status=ChunkStatus.RUNNING, claimed_at=now)
+    )
+    if not claimed:
+        return None
+    PushBatch.objects.filter(pk=batch_id, status=BatchStatus.QUEUED).update(status=BatchStatus.RUNNING, started_at=now)
+    return PushChunk.objects.select_related("batch__shop").get(batch_id=batch_id, number=chunk_number)
+
+
+def release_chunk(chunk: PushChunk, *, counts_attempt: bool, error: str = "") -> None:
+    """Hand the chunk back for a later attempt: its in-progress orders return to QUEUED."""
+    OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number).move(
+        source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
+    )
+    PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING).update(
+        status=ChunkStatus.PENDING,
+        attempts=F("attempts") + (1 if counts_attempt else 0),
+        last_error=error[:2000] if error else F("last_error"),
+    )
+
+
+def complete_chunk(chunk: PushChunk) -> None:
+    PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING).update(
+        status=ChunkStatus.DONE, finished_at=timezone.now()
+    )
+
+
+def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
+    chunk = claim_chunk(batch_id=batch_id, chunk_number=chunk_number)
+    if chunk is None:
+        logger.info("batch=%s chunk=%d already done or taken; nothing to do", batch_id, chunk_number)
+        return ChunkOutcome()
+    batch = chunk.batch
+    call_log = CallLog(shop_id=batch.shop_id, batch_id=batch.pk, chunk_number=chunk_number)
+    try:
+        integration = SendcloudIntegration.objects.filter(shop_id=batch.shop_id).first()
+        problem = _integration_problem(integration)
+        if problem or integration is None:
+            outcome = _fail_chunk(chunk, problem or "No SendCloud integration.")
+        else:
+            client = build_client(integration, call_log)
+            outcome = _push_phase(chunk, integration, client, call_log)
+            if outcome.retry_in is None and batch.create_label:
+                label_outcome = labels.label_phase(
+                    chunk=chunk, integration=integration, client=client, call_log=call_log
+                )
+                outcome = replace(
+                    label_outcome,
+                    pushed=outcome.pushed,
+                    failed=outcome.failed + label_outcome.failed,
+                )
+    finally:
+        call_log.flush()
+
+    if outcome.retry_in is not None:
+        release_chunk(chunk, counts_attempt=outcome.counts_attempt)
+        logger.info("batch=%s chunk=%d handed back; again in %.1fs", batch_id, chunk_number, outcome.retry_in)
+    else:
+        complete_chunk(chunk)
+        logger.info(
+            "batch=%s chunk=%d done: pushed=%d labelled=%d failed=%d",
+            batch_id,
+            chunk_number,
+            outcome.pushed,
+            outcome.labelled,
+            outcome.failed,
+        )
+    return outcome
+
+
+def _integration_problem(integration: SendcloudIntegration | None) -> str:
+    if integration is None:
+        return "The shop's SendCloud integration was removed before this order was sent."
+    if not integration.is_active:
+        return "The shop's SendCloud integration was deactivated before this order was sent."
+    if not integration.has_credentials:
+        return "The shop's SendCloud integration lacks API credentials."
+    return ""
+
+
+def _fail_chunk(chunk: PushChunk, error: str) -> ChunkOutcome:
+    ids = list(
+        OrderShipment.objects.filter(
+            batch_id=chunk.batch_id, chunk_number=chunk.number, state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING]
+        ).values_list("pk", flat=True)
+    )
+    failed = fail_shipments(
+        shipment_ids=ids, phase=Phase.PUSH, error=error, source=[ShipmentState.QUEUED, ShipmentState.PUSHING]
+    )
+    return ChunkOutcome(failed=failed)
+
+
+def _push_phase(
+    chunk: PushChunk, integration: SendcloudIntegration, client: SendcloudV3Client, call_log: CallLog
+) -> ChunkOutcome:
+    rows = list(
+        OrderShipment.objects.filter(
+            batch_id=chunk.batch_id,
+            chunk_number=chunk.number,
+            state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING],
+        )
+        .select_related("order__shipping_address", "order__shop")
+        .prefetch_related("order__lines")
+        .order_by("pk")
+    )
+    if not rows:
+        return ChunkOutcome()
+    # Orders already in Sendcloud that only want a label skip the upsert.
+    label_only = [r for r in rows if r.state == ShipmentState.QUEUED and r.create_label and r.pushed_at]
+    to_push = [r for r in rows if r not in label_only]
+    if label_only:
+        OrderShipment.objects.filter(pk__in=[r.pk for r in label_only]).move(
+            source=[ShipmentState.QUEUED], target=ShipmentState.LABEL_QUEUED
+        )
+    OrderShipment.objects.filter(pk__in=[r.pk for r in to_push], state=ShipmentState.QUEUED).update(
+        state=ShipmentState.PUSHING, attempts=F("attempts") + 1, state_changed_at=timezone.now()
+    )
+
+    failed = 0
+    pending: dict[str, tuple[OrderShipment, dict[str, object]]] = {}
+    for row in to_push:
+        problems = payloads.precheck(row.order)
+        if problems:
+            failed += fail_shipments(
+                shipment_ids=[row.pk], phase=Phase.PUSH, error=" ".join(problems), source=[ShipmentState.PUSHING]
+            )
+            continue
+        pending[payloads.sendcloud_order_id(row.order)] = (row, payloads.build_order(row.order, integration))
+
+    pushed = 0
+    while pending:
+        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        if wait:
+            return ChunkOutcome(pushed=pushed, failed=failed, retry_in=wait, counts_attempt=False)
+        batch_rows = list(pending.values())
+        call_log.for_orders([row.order_id for row, _ in batch_rows])
+        try:
+            accepted = client.upsert_orders([payload for _, payload in batch_rows])
+        except OrdersRejected as exc:
+            if not exc.errors_by_index:
+                failed += _fail_rows([row for row, _ in batch_rows], f"Sendcloud refused the orders: {exc.message}")
+                break
+            for index, messages in sorted(exc.errors_by_index.items()):
+                if 0 <= index < len(batch_rows):
+                    row, _ = batch_rows[index]
+                    failed += _fail_rows([row], "Sendcloud refused this order: " + "; ".join(messages))
+                    pending.pop(payloads.sendcloud_order_id(row.order), None)
+            continue
+        except AuthenticationError as exc:
+            _disconnect(integration, exc.message)
+            failed += _fail_rows([row for row, _ in batch_rows], exc.message)
+            break
+        except TransientError as exc:
+            attempt = chunk.attempts + 1
+            if attempt >= settings.SENDCLOUD_MAX_ATTEMPTS:
+                error = f"Gave up after {attempt} attempts; last error: {exc.message}"
+                failed += _fail_rows([row for row, _ in batch_rows], error)
+                break
+            PushChunk.objects.filter(pk=chunk.pk).update(last_error=exc.message[:2000])
+            return ChunkOutcome(
+                pushed=pushed, failed=failed, retry_in=backoff_seconds(attempt, exc.retry_after), counts_attempt=True
+            )
+        except SendcloudError as exc:
+            failed += _fail_rows([row for row, _ in batch_rows], exc.message)
+            break
+        pushed += _mark_pushed(batch_rows, accepted)
+        _mark_connected(integration)
+        break
+    return ChunkOutcome(pushed=pushed, failed=failed)
+
+
+def _fail_rows(rows: list[OrderShipment], error: str) -> int:
+    return fail_shipments(
+        shipment_ids=[row.pk for row in rows], phase=Phase.PUSH, error=error, source=[ShipmentState.PUSHING]
+    )
+
+
+def _mark_pushed(batch_rows: list[tuple[OrderShipment, dict[str, object]]], accepted: list[UpsertedOrder]) -> int:
+    by_order_id = {item.order_id: item.sendcloud_id for item in accepted}
+    now = timezone.now()
+    rows = [row for row, _ in batch_rows]
+    moved = OrderShipment.objects.filter(pk__in=[row.pk for row in rows]).move(
+        source=[ShipmentState.PUSHING], target=ShipmentState.PUSHED, pushed_at=now, last_error="", failed_phase=""
+    )
+    for row in rows:
+        row.sendcloud_order_id = by_order_id.get(payloads.sendcloud_order_id(row.order), "")
+    OrderShipment.objects.bulk_update([row for row in rows if row.sendcloud_order_id], ["sendcloud_order_id"])
+    return moved
+
+
+def _disconnect(integration: SendcloudIntegration, error: str) -> None:
+    SendcloudIntegration.objects.filter(pk=integration.pk).update(
+        is_connected=False, connection_error=error[:2000], connection_checked_at=timezone.now()
+    )
+    logger.warning("shop=%s Sendcloud refused the credentials; integration marked not connected", integration.shop_id)
+
+
+def _mark_connected(integration: SendcloudIntegration) -> None:
+    if not integration.is_connected:
+        SendcloudIntegration.objects.filter(pk=integration.pk).update(
+            is_connected=True, connection_error="", connection_checked_at=timezone.now()
+        )
+        integration.is_connected = True

@@ -1,0 +1,46 @@
+"""Celery tasks: thin wrappers. Ids in, one service call, counts out.
+
+Every task here is idempotent (the services move state with conditional updates), which is what
+makes ``acks_late`` with ``reject_on_worker_lost`` safe: a message redelivered after a worker died
+finds its work done, or its chunk claimed, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery import Task, shared_task
+
+from sendcloud_integration import processing, services
+from sendcloud_integration import sweep as sweeping
+
+TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(**TASK_OPTIONS)
+def start_batch(batch_id: str) -> None:
+    """Fan a freshly committed batch out as its chord (kept out of the HTTP request's time)."""
+    services.dispatch_batch(uuid.UUID(batch_id))
+
+
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int]:
+    """Send one chunk of a batch to Sendcloud. Retries are counted and bounded in the database."""
+    outcome = processing.process_chunk(batch_id=uuid.UUID(batch_id), chunk_number=chunk_number)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.as_dict()
+
+
+@shared_task(**TASK_OPTIONS)
+def finish_batch(batch_id: str) -> dict[str, Any]:
+    """The chord callback: re-read the batch's rows and store its totals and final status."""
+    batch = services.finish_batch(batch_id=uuid.UUID(batch_id))
+    return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
+
+
+@shared_task(**TASK_OPTIONS)
+def sweep() -> dict[str, int]:
+    """Periodic (beat): resume abandoned chunks, finish batches whose callback never came."""
+    return sweeping.sweep().as_dict()

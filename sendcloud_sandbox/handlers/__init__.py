@@ -1,0 +1,19 @@
+"""The v3 API routes the sandbox serves, one module per resource."""
+
+from __future__ import annotations
+
+from sendcloud_sandbox.handlers import documents, integrations, labels, orders, shipments
+from sendcloud_sandbox.routes import Route
+
+API_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/orders", orders.post_orders, success_status=201, pauses_itself=True),
+    Route("GET", "/orders", orders.list_orders),
+    Route("GET", "/orders/{id}", orders.get_order),
+    Route("DELETE", "/orders/{id}", orders.delete_order, success_status=204),
+    Route("POST", "/orders/create-labels-async", labels.create_labels_async, success_status=202),
+    Route("GET", "/shipments", shipments.list_shipments),
+    Route("GET", "/shipments/{id}", shipments.get_shipment),
+    Route("GET", "/parcels/{id}/documents/{type}", documents.get_parcel_document),
+    Route("GET", "/integrations", integrations.list_integrations),
+    Route("GET", "/integrations/{id}", integrations.get_integration),
+)

@@ -1,0 +1,127 @@
+"""``POST /orders/create-labels-async``: request labels for up to 20 orders.
+
+Each order is handled on its own: unknown or not-yet-visible orders and orders without a valid
+shipping address become entries of ``errors``, the others get a new shipment whose parcels are
+ANNOUNCING and later READY_TO_SEND (or ANNOUNCEMENT_FAILED when a fault says the carrier refused).
+Like the real API the sandbox does not refuse a second label for the same order: it creates it and
+counts it, which is how tests catch clients that buy duplicate labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sendcloud_sandbox.faults import ANNOUNCEMENT_FAILED
+from sendcloud_sandbox.jsonapi import ApiError, JsonDict, error_object
+from sendcloud_sandbox.parcels import multicollo_parcels, single_parcel
+from sendcloud_sandbox.render import DEFAULT_ANNOUNCEMENT_ERROR
+from sendcloud_sandbox.routes import HandlerContext
+from sendcloud_sandbox.state import NewShipment, StoredOrder
+from sendcloud_sandbox.validation import LabelRequest, OrderSelector, has_valid_shipping_address, parse_label_request
+from sendcloud_sandbox.web import Response, json_response
+
+NO_SHIPPING_ADDRESS = "The order has no valid shipping address."
+ORDER_NOT_FOUND = "The order could not be found with the search criteria given"
+
+
+def _ship_with(request: LabelRequest, order: StoredOrder, default_code: str) -> JsonDict:
+    """The request's ship_with, else the order's, else the sandbox default shipping option."""
+    if request.ship_with is not None:
+        return dict(request.ship_with)
+    details = order.payload.get("shipping_details")
+    ship_with = details.get("ship_with") if isinstance(details, Mapping) else None
+    if isinstance(ship_with, Mapping):
+        return dict(ship_with)
+    return {"type": "shipping_option_code", "properties": {"shipping_option_code": default_code, "contract_id": None}}
+
+
+def _total_price(order: StoredOrder) -> JsonDict | None:
+    """The order's total as the shipments API shows it (value as a string)."""
+    payment = order.payload.get("payment_details")
+    total = payment.get("total_price") if isinstance(payment, Mapping) else None
+    if not isinstance(total, Mapping):
+        return None
+    try:
+        value = f"{Decimal(str(total.get('value'))):.2f}"
+    except InvalidOperation:
+        return None
+    return {"currency": total.get("currency"), "value": value}
+
+
+def _failure(ctx: HandlerContext) -> str | None:
+    """The carrier's refusal message when an announcement_failed fault hits this order."""
+    fault = ctx.modifier
+    if fault is None or fault.kind != ANNOUNCEMENT_FAILED:
+        return None
+    if fault.per_order_probability is not None and not ctx.roll(fault.per_order_probability):
+        return None
+    return fault.spec.message or DEFAULT_ANNOUNCEMENT_ERROR
+
+
+def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelector, index: int) -> JsonDict:
+    """Create the shipment for one selector; raises ApiError for this order's error entry."""
+    pointer = f"/data/attributes/orders/[{index}]"
+    now = ctx.now()
+    order = ctx.state.find_order(
+        integration_id=request.integration_id,
+        order_id=selector.order_id,
+        order_number=selector.order_number,
+        now=now,
+    )
+    if order is None:
+        raise ApiError.single(404, "not_found", ORDER_NOT_FOUND, pointer=pointer, title="Not found")
+    if not has_valid_shipping_address(order.payload):
+        raise ApiError.single(400, "validation_error", NO_SHIPPING_ADDRESS, pointer=pointer, title="Invalid order")
+    parcels = (
+        multicollo_parcels(order.payload, selector.parcels) if selector.parcels else [single_parcel(order.payload)]
+    )
+    shipment = ctx.state.create_shipment(
+        order,
+        NewShipment(
+            to_address=dict(order.payload["shipping_address"]),
+            from_address=dict(ctx.account.sender_address),
+            ship_with=_ship_with(request, order, ctx.config.default_shipping_option_code),
+            total_order_price=_total_price(order),
+            parcels=parcels,
+            ready_at=now + ctx.config.label_delay_seconds,
+            failure_message=_failure(ctx),
+        ),
+        now=now,
+    )
+    parcel_ids = [parcel.id for parcel in shipment.parcels]
+    entry: JsonDict = {
+        "parcel_id": parcel_ids[0],
+        "parcels_ids": parcel_ids,
+        "shipment_id": shipment.id,
+        "order_id": order.order_id,
+        "order_number": order.order_number,
+    }
+    if request.ship_with is not None:
+        entry["ship_with"] = shipment.ship_with
+    return entry
+
+
+def create_labels_async(ctx: HandlerContext) -> Response:
+    """Answer 202 with ``data`` for the labels started and ``errors`` (only when some failed)."""
+    request, errors = parse_label_request(ctx.request.json(), integration_ids=ctx.integration_ids)
+    if request is None:
+        raise ApiError(400, errors)
+    sender_ids = ctx.account.sender_address_ids
+    if request.sender_address_id is not None and sender_ids and request.sender_address_id not in sender_ids:
+        raise ApiError(
+            404,
+            [error_object(404, "invalid", "Does not exist.", pointer="/data/attributes/sender_address_id")],
+        )
+    data: list[JsonDict] = []
+    order_errors: list[JsonDict] = []
+    for index, selector in enumerate(request.orders):
+        try:
+            data.append(_label_one(ctx, request, selector, index))
+        except ApiError as exc:
+            order_errors.extend(exc.errors)
+    body: dict[str, Any] = {"data": data}
+    if order_errors:
+        body["errors"] = order_errors
+    return json_response(202, body)

@@ -1,0 +1,60 @@
+"""``/shipments``: read shipments back to learn label status, tracking numbers and documents.
+
+Clients poll ``GET /shipments/{id}`` until parcels leave ANNOUNCING, and search
+``GET /shipments?order_number=...`` after an uncertain label request to avoid buying a second label.
+"""
+
+from __future__ import annotations
+
+from sendcloud_sandbox.jsonapi import ApiError, not_found
+from sendcloud_sandbox.pagination import decode_cursor, page_size, paginate
+from sendcloud_sandbox.render import render_shipment
+from sendcloud_sandbox.routes import HandlerContext
+from sendcloud_sandbox.web import Response, json_response
+
+SHIPMENT_NOT_FOUND = "No Shipment matches the given query."
+DEFAULT_PAGE_SIZE = 40
+MAX_PAGE_SIZE = 100
+
+
+def _integration_ids(ctx: HandlerContext) -> frozenset[int]:
+    """The ``integration_id`` filter, narrowed to the account's integrations."""
+    raw = ctx.request.param("integration_id")
+    if not raw:
+        return ctx.integration_ids
+    if not raw.strip().isdigit():
+        raise ApiError.single(
+            400, "validation_error", "Validation failed, integration_id is not an integer", parameter="integration_id"
+        )
+    return ctx.integration_ids & {int(raw)}
+
+
+def list_shipments(ctx: HandlerContext) -> Response:
+    """``GET /shipments`` with the filters the label flow needs, newest first."""
+    request = ctx.request
+    now = ctx.now()
+    shipments = ctx.state.list_shipments(
+        integration_ids=_integration_ids(ctx),
+        now=now,
+        order_number=request.param("order_number"),
+        external_reference_id=request.param("external_reference_id"),
+        tracking_number=request.param("tracking_number"),
+        parcel_status=request.param("parcel_status"),
+    )
+    page, link = paginate(
+        shipments,
+        offset=decode_cursor(request.param("cursor")),
+        size=page_size(request.param("page_size"), default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
+        url=f"{request.base_url}/api/v3/shipments",
+        query=request.query,
+    )
+    data = [render_shipment(shipment, now=now, base_url=request.base_url) for shipment in page]
+    return json_response(200, {"data": data}, {"Link": link} if link else None)
+
+
+def get_shipment(ctx: HandlerContext) -> Response:
+    """``GET /shipments/{id}``."""
+    shipment = ctx.state.get_shipment(ctx.params["id"], integration_ids=ctx.integration_ids)
+    if shipment is None:
+        raise not_found(SHIPMENT_NOT_FOUND)
+    return json_response(200, {"data": render_shipment(shipment, now=ctx.now(), base_url=ctx.request.base_url)})

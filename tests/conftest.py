@@ -1,0 +1,63 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from sendcloud_integration.models import SendcloudIntegration
+from tests.factories import SendcloudIntegrationFactory, ShopFactory, issue_token
+from webshop.models import Shop
+
+PUSH_URL = "/api/services/webshop/v1/orders/sendcloud/shipments/push"
+
+
+def postgres_available() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+requires_postgres = pytest.mark.skipif(
+    not postgres_available(), reason="needs PostgreSQL: set DATABASE_URL=postgres://… (make test does in CI)"
+)
+requires_redis = pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL=redis://… (make test does in CI)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Rate-limit counters and the request budget live in the cache: start every test with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def shop(db: None) -> Shop:
+    return ShopFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def integration(shop: Shop) -> SendcloudIntegration:
+    return SendcloudIntegrationFactory(shop=shop)
+
+
+@pytest.fixture
+def token(shop: Shop) -> str:
+    return issue_token(shop)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client

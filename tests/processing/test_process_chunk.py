@@ -1,0 +1,248 @@
+"""The chunk task's work (``processing.process_chunk``) against Sendcloud answers mocked with ``responses``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+
+from sendcloud_integration import processing, services
+from sendcloud_integration.models import (
+    BatchStatus,
+    ChunkStatus,
+    OrderShipment,
+    Phase,
+    PushBatch,
+    PushChunk,
+    SendcloudApiCall,
+    SendcloudIntegration,
+    ShipmentState,
+)
+from sendcloud_integration.payloads import sendcloud_order_id
+from tests.factories import OrderFactory
+from webshop.models import Order, Shop
+
+pytestmark = pytest.mark.django_db
+
+ORDERS_URL = "https://sendcloud.test/api/v3/orders"
+
+
+def queue(shop: Shop, orders: list[Order]) -> PushBatch:
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=False, actor=services.Actor.command("test")
+    )
+    assert result.batch_id is not None
+    return PushBatch.objects.get(pk=result.batch_id)
+
+
+def accept_all(request: Any) -> tuple[int, dict[str, str], str]:
+    sent = json.loads(request.body)
+    data = [{"id": 5000 + i, "order_id": o["order_id"], "order_number": o["order_number"]} for i, o in enumerate(sent)]
+    return 201, {}, json.dumps({"data": data})
+
+
+def states(batch: PushBatch) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in OrderShipment.objects.filter(batch=batch).values_list("state", flat=True):
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+@responses.activate
+def test_success_pushes_every_order_and_logs_the_call(shop: Shop, integration: SendcloudIntegration) -> None:
+    orders = [OrderFactory(shop=shop) for _ in range(3)]
+    batch = queue(shop, orders)
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+
+    outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+
+    assert outcome == processing.ChunkOutcome(pushed=3)
+    assert states(batch) == {ShipmentState.PUSHED: 3}
+    shipment = OrderShipment.objects.get(order=orders[0])
+    assert shipment.sendcloud_order_id == "5000"
+    assert shipment.attempts == 1
+    assert shipment.pushed_at is not None
+    sent = json.loads(responses.calls[0].request.body)
+    assert [o["order_number"] for o in sent] == [o.order_number for o in orders]
+    assert responses.calls[0].request.headers["Authorization"].startswith("Basic ")
+    call = SendcloudApiCall.objects.get()
+    assert (call.method, call.path, call.status_code, call.batch_id) == ("POST", "/v3/orders", 201, batch.pk)
+    assert set(call.orders.values_list("pk", flat=True)) == {o.pk for o in orders}
+    assert PushChunk.objects.get(batch=batch).status == ChunkStatus.DONE
+    finished = services.finish_batch(batch_id=batch.pk)
+    assert (finished.status, finished.pushed_count, finished.failed_count) == (BatchStatus.COMPLETED, 3, 0)
+    assert finished.finished_at is not None
+
+
+@responses.activate
+def test_one_invalid_order_among_a_hundred_fails_alone(shop: Shop, integration: SendcloudIntegration) -> None:
+    orders = [OrderFactory(shop=shop) for _ in range(100)]
+    batch = queue(shop, orders)
+    bad_index = 37
+    rejection = {
+        "errors": [
+            {
+                "status": "400",
+                "code": "invalid",
+                "detail": "This field may not be blank.",
+                "source": {"pointer": f"/data/attributes/[{bad_index}]/shipping_address/city"},
+            }
+        ]
+    }
+    responses.add(responses.POST, ORDERS_URL, json=rejection, status=400)
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+
+    outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+
+    assert (outcome.pushed, outcome.failed, outcome.retry_in) == (99, 1, None)
+    bad = OrderShipment.objects.get(order=orders[bad_index])
+    assert bad.state == ShipmentState.FAILED
+    assert bad.failed_phase == Phase.PUSH
+    assert "This field may not be blank." in bad.last_error
+    assert "city" in bad.last_error
+    resubmitted = json.loads(responses.calls[1].request.body)
+    assert len(resubmitted) == 99
+    assert sendcloud_order_id(orders[bad_index]) not in {o["order_id"] for o in resubmitted}
+    assert states(batch) == {ShipmentState.PUSHED: 99, ShipmentState.FAILED: 1}
+    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED_WITH_ERRORS
+
+
+@responses.activate
+def test_429_hands_the_chunk_back_then_succeeds(shop: Shop, integration: SendcloudIntegration) -> None:
+    orders = [OrderFactory(shop=shop) for _ in range(2)]
+    batch = queue(shop, orders)
+    responses.add(responses.POST, ORDERS_URL, status=429, headers={"Retry-After": "7"})
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+
+    first = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert first.retry_in is not None
+    assert first.retry_in >= 7  # Sendcloud's Retry-After is honoured
+    assert states(batch) == {ShipmentState.QUEUED: 2}
+    chunk = PushChunk.objects.get(batch=batch)
+    assert (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 1)
+
+    second = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert (second.pushed, second.retry_in) == (2, None)
+    assert states(batch) == {ShipmentState.PUSHED: 2}
+    assert OrderShipment.objects.get(order=orders[0]).attempts == 2
+
+
+@pytest.mark.parametrize("body", ["<html><body>502 Bad Gateway</body></html>", ""])
+@responses.activate
+def test_5xx_until_retries_run_out_then_failed_and_retryable(
+    shop: Shop, integration: SendcloudIntegration, settings: Any, body: str
+) -> None:
+    settings.SENDCLOUD_MAX_ATTEMPTS = 3
+    orders = [OrderFactory(shop=shop) for _ in range(2)]
+    batch = queue(shop, orders)
+    responses.add(responses.POST, ORDERS_URL, body=body, status=502, content_type="text/html")
+
+    outcomes = []
+    for _ in range(5):
+        outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+        outcomes.append(outcome)
+        if outcome.retry_in is None:
+            break
+    assert [o.retry_in is not None for o in outcomes] == [True, True, False]
+    assert len(responses.calls) == 3
+    assert states(batch) == {ShipmentState.FAILED: 2}
+    failed = OrderShipment.objects.get(order=orders[0])
+    assert "Gave up after 3 attempts" in failed.last_error
+    assert "502" in failed.last_error
+    assert failed.failed_phase == Phase.PUSH
+    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
+
+    again = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=False, actor=services.Actor.command()
+    )
+    assert again.retry == [o.order_number for o in orders]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@responses.activate
+def test_refused_credentials_fail_at_once_and_disconnect(
+    shop: Shop, integration: SendcloudIntegration, status: int
+) -> None:
+    orders = [OrderFactory(shop=shop) for _ in range(2)]
+    batch = queue(shop, orders)
+    responses.add(
+        responses.POST,
+        ORDERS_URL,
+        status=status,
+        json={"errors": [{"status": str(status), "code": "authentication_failed", "detail": "Invalid username/password."}]},
+    )
+
+    outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+
+    assert (outcome.failed, outcome.retry_in) == (2, None)
+    assert len(responses.calls) == 1
+    assert states(batch) == {ShipmentState.FAILED: 2}
+    integration.refresh_from_db()
+    assert integration.is_connected is False
+    assert str(status) in integration.connection_error
+    assert "sandbox-secret" not in OrderShipment.objects.get(order=orders[0]).last_error
+
+
+@responses.activate
+def test_running_a_chunk_twice_changes_nothing_the_second_time(shop: Shop, integration: SendcloudIntegration) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+    processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert processing.process_chunk(batch_id=batch.pk, chunk_number=1) == processing.ChunkOutcome()
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_order_sendcloud_would_refuse_fails_locally(shop: Shop, integration: SendcloudIntegration) -> None:
+    good = OrderFactory(shop=shop)
+    bad = OrderFactory(shop=shop, address={"postal_code": ""})
+    batch = queue(shop, [good, bad])
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+
+    outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+
+    assert (outcome.pushed, outcome.failed) == (1, 1)
+    assert len(json.loads(responses.calls[0].request.body)) == 1
+    shipment = OrderShipment.objects.get(order=bad)
+    assert shipment.state == ShipmentState.FAILED
+    assert "postal code" in shipment.last_error.lower()
+
+
+@responses.activate
+def test_deactivated_integration_fails_the_chunk_without_calls(shop: Shop, integration: SendcloudIntegration) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    SendcloudIntegration.objects.update(is_active=False)
+    outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert outcome.failed == 1
+    assert len(responses.calls) == 0
+    assert "deactivated" in OrderShipment.objects.get().last_error
+
+
+@responses.activate
+def test_still_processing_conflict_is_retried(shop: Shop, integration: SendcloudIntegration) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    conflict = {
+        "errors": [
+            {
+                "status": "400",
+                "code": "invalid",
+                "detail": "We are still processing a previous request. Please try again in a moment.",
+                "source": {"pointer": "/data"},
+            }
+        ]
+    }
+    responses.add(responses.POST, ORDERS_URL, json=conflict, status=400)
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+    assert processing.process_chunk(batch_id=batch.pk, chunk_number=1).retry_in is not None
+    assert processing.process_chunk(batch_id=batch.pk, chunk_number=1).pushed == 1
+
+
+def test_backoff_grows_and_is_capped(settings: Any) -> None:
+    settings.SENDCLOUD_RETRY_BASE_SECONDS = 2
+    settings.SENDCLOUD_RETRY_MAX_SECONDS = 60
+    assert 1 <= processing.backoff_seconds(1) <= 2
+    assert 8 <= processing.backoff_seconds(4) <= 16
+    assert 30 <= processing.backoff_seconds(20) <= 60
+    assert processing.backoff_seconds(1, retry_after=30) == 30

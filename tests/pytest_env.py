@@ -1,0 +1,16 @@
+"""Loaded with ``-p`` before pytest-django reads the settings: safe defaults for a test run.
+
+Only defaults: anything already set in the environment (CI sets DATABASE_URL and REDIS_URL) wins.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("SENDCLOUD_API_BASE_URL", "https://sendcloud.test/api")
+os.environ.setdefault("SENDCLOUD_RETRY_BASE_SECONDS", "0")
+# The request budget has its own tests; elsewhere it would only slow unit tests down.
+os.environ.setdefault("SENDCLOUD_BUDGET_ENABLED", "0")
+# The test process never talks to a real broker: integration tests run the web server and the
+# worker as separate processes with their own (real) broker settings.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+os.environ.setdefault("CELERY_RESULT_BACKEND", "cache+memory://")

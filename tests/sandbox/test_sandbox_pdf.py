@@ -1,0 +1,36 @@
+"""The hand-written label PDF: valid structure, exact xref offsets, escaped text."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pypdf
+
+from sendcloud_sandbox.pdf import build_label_pdf, build_pdf
+
+
+def test_xref_offsets_point_at_their_objects() -> None:
+    data = build_pdf("Title", ["line one"])
+
+    xref_at = int(re.search(rb"startxref\n(\d+)\n", data).group(1))  # type: ignore[union-attr]
+    assert data[xref_at:].startswith(b"xref\n0 6\n")
+    entries = data[xref_at:].split(b"\n")[3:8]
+    for number, entry in enumerate(entries, start=1):
+        offset = int(entry[:10])
+        assert data[offset:].startswith(f"{number} 0 obj".encode())
+
+
+def test_text_with_pdf_special_characters_survives() -> None:
+    data = build_label_pdf(
+        order_number="A(1)\\B",
+        tracking_number="3SBOX1",
+        carrier="PostNL",
+        parcel_id=1,
+        recipient=["Jürgen Müller", "Straße 1"],
+    )
+
+    text = pypdf.PdfReader(io.BytesIO(data), strict=True).pages[0].extract_text()
+
+    assert "Order: A(1)\\B" in text
+    assert "Jürgen Müller" in text

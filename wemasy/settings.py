@@ -1,0 +1,238 @@
+"""Django settings, read from the environment (twelve-factor).
+
+Every variable is listed with its default in README.md. With nothing set, the service runs on
+embedded defaults meant for development only: SQLite under ``var/``, a filesystem Celery broker (a
+real, separate worker process; no server needed) and a file-based cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
+
+env = environ.Env(
+    DJANGO_DEBUG=(bool, False),
+    DJANGO_ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1"]),
+    REDIS_URL=(str, ""),
+    SENDCLOUD_API_BASE_URL=(str, "https://panel.sendcloud.sc/api"),
+    SENDCLOUD_CHUNK_SIZE=(int, 100),
+    API_RATE_LIMIT_PER_MINUTE=(int, 60),
+    PUSH_MAX_ORDER_IDS=(int, 10_000),
+)
+
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+
+DEBUG: bool = env("DJANGO_DEBUG")
+SECRET_KEY: str = env("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (the built-in key is for development only)."
+    )
+ALLOWED_HOSTS: list[str] = env("DJANGO_ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "webshop",
+    "sendcloud_integration",
+]
+
+MIDDLEWARE = [
+    "wemasy.api.middleware.RequestIdMiddleware",
+    "wemasy.api.middleware.RateLimitHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wemasy.urls"
+WSGI_APPLICATION = "wemasy.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The worker and the web server write to the same file: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate-limit counters, the Sendcloud request budget) ---------------------------------
+REDIS_URL: str = env("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "wemasy",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Auth, i18n, static ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+# --- REST API ---------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["webshop.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["wemasy.api.ratelimit.ApiRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "wemasy.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "wemasy Sendcloud shipments API",
+    "DESCRIPTION": "Push webshop orders to Sendcloud in bulk and follow their batches.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "wemasy.api.schema.add_rate_limit_headers",
+    ],
+}
+
+API_RATE_LIMIT_PER_MINUTE: int = env("API_RATE_LIMIT_PER_MINUTE")
+PUSH_MAX_ORDER_IDS: int = env("PUSH_MAX_ORDER_IDS")
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit warns that the file cache is not shared atomically; that is the dev default only.
+SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.W001", "django_ratelimit.E003"]
+
+# --- Sendcloud ------------------------------------------------------------------------------------
+SENDCLOUD_API_BASE_URL: str = env("SENDCLOUD_API_BASE_URL").rstrip("/")
+SENDCLOUD_CHUNK_SIZE: int = env("SENDCLOUD_CHUNK_SIZE")
+if not 1 <= SENDCLOUD_CHUNK_SIZE <= 100:
+    raise ImproperlyConfigured("SENDCLOUD_CHUNK_SIZE must be between 1 and 100 (the Sendcloud v3 batch maximum).")
+SENDCLOUD_CONNECT_TIMEOUT: float = env.float("SENDCLOUD_CONNECT_TIMEOUT", default=5.0)
+SENDCLOUD_READ_TIMEOUT: float = env.float("SENDCLOUD_READ_TIMEOUT", default=30.0)
+SENDCLOUD_MAX_ATTEMPTS: int = env.int("SENDCLOUD_MAX_ATTEMPTS", default=5)
+SENDCLOUD_RETRY_BASE_SECONDS: float = env.float("SENDCLOUD_RETRY_BASE_SECONDS", default=2.0)
+SENDCLOUD_RETRY_MAX_SECONDS: float = env.float("SENDCLOUD_RETRY_MAX_SECONDS", default=60.0)
+# The shared request budget per Sendcloud account (documented limits as defaults).
+SENDCLOUD_UNSAFE_PER_MINUTE: int = env.int("SENDCLOUD_UNSAFE_PER_MINUTE", default=100)
+SENDCLOUD_UNSAFE_PER_SECOND: int = env.int("SENDCLOUD_UNSAFE_PER_SECOND", default=15)
+SENDCLOUD_SAFE_PER_MINUTE: int = env.int("SENDCLOUD_SAFE_PER_MINUTE", default=1000)
+SENDCLOUD_BUDGET_ENABLED: bool = env.bool("SENDCLOUD_BUDGET_ENABLED", default=True)
+SENDCLOUD_BUDGET_MARGIN_SECONDS: float = env.float("SENDCLOUD_BUDGET_MARGIN_SECONDS", default=0.5)
+# Rows claimed by a worker longer than this are considered abandoned by the sweep.
+SENDCLOUD_STALE_AFTER_SECONDS: int = env.int("SENDCLOUD_STALE_AFTER_SECONDS", default=300)
+SENDCLOUD_SWEEP_INTERVAL_SECONDS: float = env.float("SENDCLOUD_SWEEP_INTERVAL_SECONDS", default=60.0)
+
+# --- Celery -----------------------------------------------------------------------------------------
+if REDIS_URL:
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+else:
+    # Embedded defaults: a broker and result store on the local disk, read by a real worker process.
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery' / 'results'}")
+    CELERY_BROKER_TRANSPORT_OPTIONS_DEFAULT = {
+        "data_folder_in": str(VAR_DIR / "celery" / "queue"),
+        "data_folder_out": str(VAR_DIR / "celery" / "queue"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "store_processed": False,
+    }
+CELERY_VISIBILITY_TIMEOUT: int = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    CELERY_BROKER_TRANSPORT_OPTIONS_DEFAULT if not REDIS_URL else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+)
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT} if REDIS_URL else {}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_TASK_TIME_LIMIT = 600
+CELERY_TASK_SOFT_TIME_LIMIT = 540
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sendcloud-sweep": {
+        "task": "sendcloud_integration.tasks.sweep",
+        "schedule": SENDCLOUD_SWEEP_INTERVAL_SECONDS,
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Logging ----------------------------------------------------------------------------------------
+LOG_LEVEL: str = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "wemasy.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "celery": {"level": LOG_LEVEL},
+    },
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None
+)

@@ -1,0 +1,15 @@
+"""Root URLs. All API paths live under ``/api``; JSON error handlers keep ``/api`` answers JSON."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/services/webshop/v1/", include("sendcloud_integration.api.urls")),
+]
+
+handler404 = "wemasy.api.errors.not_found"
+handler500 = "wemasy.api.errors.server_error"
