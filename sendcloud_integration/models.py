@@ -221,6 +221,9 @@ class OrderShipment(models.Model):
             models.Index(fields=("batch", "chunk_number", "state")),
             models.Index(fields=("shop", "state")),
         ]
+        # Re-pushing sends orders to a carrier (and may buy labels): a staff power of its own, not
+        # implied by being able to edit orders.
+        permissions = [("repush_ordershipment", "Can re-push orders to Sendcloud")]
 
     def __str__(self) -> str:
         return f"Shipment of order {self.order_id}: {self.state}"

@@ -68,6 +68,11 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
+def spread(wait: float) -> float:
+    """A budget wait plus up to a second of jitter, so chunks that wait together do not all wake together."""
+    return wait + random.uniform(0, min(1.0, wait))
+
+
 def build_client(integration: SendcloudIntegration, call_log: CallLog) -> SendcloudV3Client:
     return SendcloudV3Client(
         base_url=settings.SENDCLOUD_API_BASE_URL,
@@ -124,6 +129,10 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
         problem = _integration_problem(integration)
         if problem or integration is None:
             outcome = _fail_chunk(chunk, problem or "No SendCloud integration.")
+            if batch.create_label:
+                # Label work left from an earlier run cannot go on either; it must not stay in flight.
+                failed = labels.fail_label_rows(chunk=chunk, error=problem or "No SendCloud integration.")
+                outcome = replace(outcome, failed=outcome.failed + failed)
         else:
             client = build_client(integration, call_log)
             outcome = _push_phase(chunk, integration, client, call_log)
@@ -180,15 +189,23 @@ def _fail_chunk(chunk: PushChunk, error: str) -> ChunkOutcome:
 def _push_phase(
     chunk: PushChunk, integration: SendcloudIntegration, client: SendcloudV3Client, call_log: CallLog
 ) -> ChunkOutcome:
+    in_chunk = OrderShipment.objects.filter(
+        batch_id=chunk.batch_id,
+        chunk_number=chunk.number,
+        state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING],
+    )
+    needs_upsert = in_chunk.exclude(state=ShipmentState.QUEUED, create_label=True, pushed_at__isnull=False)
+    # Ask for the request slot before loading and mapping a hundred orders: while the budget is
+    # spent, dozens of waiting chunks wake up and go back to sleep, and each of those turns must
+    # cost a Redis call, not a chunk's worth of queries and payload building.
+    slot_granted = False
+    if needs_upsert.exists():
+        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        if wait:
+            return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
+        slot_granted = True
     rows = list(
-        OrderShipment.objects.filter(
-            batch_id=chunk.batch_id,
-            chunk_number=chunk.number,
-            state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING],
-        )
-        .select_related("order__shipping_address", "order__shop")
-        .prefetch_related("order__lines")
-        .order_by("pk")
+        in_chunk.select_related("order__shipping_address", "order__shop").prefetch_related("order__lines").order_by("pk")
     )
     if not rows:
         return ChunkOutcome()
@@ -216,9 +233,11 @@ def _push_phase(
 
     pushed = 0
     while pending:
-        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
-        if wait:
-            return ChunkOutcome(pushed=pushed, failed=failed, retry_in=wait, counts_attempt=False)
+        if not slot_granted:
+            wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+            if wait:
+                return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
+        slot_granted = False
         batch_rows = list(pending.values())
         call_log.for_orders([row.order_id for row, _ in batch_rows])
         try:

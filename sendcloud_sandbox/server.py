@@ -81,8 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
         return length
 
     def _refuse(self, error: ApiError) -> None:
+        self.close_connection = True  # the unread body makes the connection unusable
         self._write(error_response(error))
-        self.close_connection = True
 
     def _deliver(self, outcome: Outcome) -> None:
         if outcome.delivery is Delivery.DROP:
@@ -102,6 +102,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
             self.send_header(name, value)
+        if self.close_connection:
+            # Say so when closing after this answer; otherwise a pooling client may reuse the
+            # connection before it sees the close and lose its next request.
+            self.send_header("Connection", "close")
         self.end_headers()
         body = response.body if body_limit is None else response.body[:body_limit]
         if body and self.command != "HEAD":

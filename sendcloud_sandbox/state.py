@@ -405,6 +405,7 @@ class SandboxState:
         with self._lock:
             orders = list(self._orders.values())
             shipments = list(self._shipments.values())
+            in_flight = len(self._in_flight)
         labels: Counter[str] = Counter()
         attempts: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
@@ -421,6 +422,7 @@ class SandboxState:
             "shipments_per_order": dict(attempts),
             "duplicate_labels": len(duplicates),
             "orders_with_duplicate_labels": duplicates,
+            "in_flight_orders": in_flight,
         }
         if include_items:
             result["orders"]["items"] = [_order_summary(order, now) for order in orders]

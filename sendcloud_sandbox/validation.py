@@ -44,6 +44,7 @@ ADDRESS_OPTIONAL_STRINGS = (
     "phone_number",
 )
 _COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+_NL_POSTAL_CODE = re.compile(r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
 _MISSING = object()
 
 
@@ -164,6 +165,16 @@ class _Collector:
         country = address.get("country_code")
         if isinstance(country, str) and country.strip() and not _COUNTRY_CODE.match(country):
             self.add(f"{pointer}/country_code", "Input should be a valid ISO 3166-1 alpha-2 country code")
+        postal_code = address.get("postal_code")
+        if (
+            isinstance(country, str)
+            and country.upper() == "NL"
+            and isinstance(postal_code, str)
+            and postal_code.strip()
+            and not _NL_POSTAL_CODE.match(postal_code.strip())
+        ):
+            # Sendcloud checks postal codes per country; the Netherlands' format stands in for them all.
+            self.add(f"{pointer}/postal_code", "Enter a valid Dutch postal code, for example 1234 AB.")
 
 
 def validate_order_batch(body: Any, *, integration_ids: Collection[int], currencies: Collection[str]) -> list[JsonDict]:

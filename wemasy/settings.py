@@ -169,6 +169,15 @@ SENDCLOUD_BUDGET_MARGIN_SECONDS: float = env.float("SENDCLOUD_BUDGET_MARGIN_SECO
 # Rows claimed by a worker longer than this are considered abandoned by the sweep.
 SENDCLOUD_STALE_AFTER_SECONDS: int = env.int("SENDCLOUD_STALE_AFTER_SECONDS", default=300)
 SENDCLOUD_SWEEP_INTERVAL_SECONDS: float = env.float("SENDCLOUD_SWEEP_INTERVAL_SECONDS", default=60.0)
+# Labels (sendcloud_integration/labels.py). Polling a label that is being made: first after
+# POLL_SECONDS, then less often as the wait grows (at most every POLL_MAX_SECONDS); an order whose label
+# is not made within MAX_WAIT_SECONDS of its request fails. After a label request with an uncertain
+# outcome (timeout, dropped connection), the order's shipments are looked up only LOOKUP_GRACE_SECONDS
+# after the request, so that a request still running at Sendcloud is not missed and repeated.
+SENDCLOUD_LABEL_POLL_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_SECONDS", default=2.0)
+SENDCLOUD_LABEL_POLL_MAX_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_MAX_SECONDS", default=30.0)
+SENDCLOUD_LABEL_MAX_WAIT_SECONDS: float = env.float("SENDCLOUD_LABEL_MAX_WAIT_SECONDS", default=900.0)
+SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS: float = env.float("SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS", default=60.0)
 
 # --- Celery -----------------------------------------------------------------------------------------
 if REDIS_URL:

@@ -1,12 +1,22 @@
-"""Output shapes of the Sendcloud API (the push summary of push-api.md)."""
+"""Shapes of the Sendcloud API: the push summary of push-api.md, a batch's progress and its orders.
+
+The serializers document the shapes (drf-spectacular reads them); the answers themselves are built
+by the plain ``*_response`` functions below, as for the push summary: a page of up to 1,000 orders
+then skips DRF's per-field machinery, and each shape stays in one readable place. The query-string input of
+the batch endpoints is validated by ``QueryIntegerField`` with the original API's (Laravel) messages.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentState, StartedBy
+from sendcloud_integration.selectors import BatchProgress
 from sendcloud_integration.services import PushResult
 
 
@@ -81,4 +91,203 @@ def push_response(result: PushResult, *, status_url: str | None) -> dict[str, An
         "total_chunks": result.total_chunks,
         "labels_will_be_created": "yes" if result.labels_will_be_created else "no",
         "batch": {"id": str(result.batch_id), "status_url": status_url} if result.batch_id else None,
+    }
+
+
+# --- Batch progress: input ---------------------------------------------------------------------------
+
+_QUERY_INTEGER = re.compile(r"^-?[0-9]{1,19}$")
+
+
+class QueryIntegerField(serializers.Field):
+    """An integer from the query string, strict like Laravel's ``integer`` rule: ``"2.0"`` is not one.
+
+    Messages use ``:attribute``, filled in with the parameter's name by the exception handler.
+    """
+
+    default_error_messages = {
+        "invalid": "The :attribute field must be an integer.",
+        "min_value": "The :attribute field must be at least {min_value}.",
+        "max_value": "The :attribute field must not be greater than {max_value}.",
+    }
+
+    def __init__(self, *, min_value: int, max_value: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_value = min_value
+        self.max_value = max_value
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, str) or not _QUERY_INTEGER.match(data):
+            self.fail("invalid")
+        value = int(data)
+        if value < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        if value > self.max_value:
+            self.fail("max_value", max_value=self.max_value)
+        return value
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+# --- Batch progress: output --------------------------------------------------------------------------
+
+
+# Inline because a declared field named ``label`` would clash with ``Field.label`` for type checkers.
+StartedBySerializer = inline_serializer(
+    name="BatchStartedBy",
+    fields={"kind": serializers.ChoiceField(choices=StartedBy.choices), "label": serializers.CharField()},
+)
+
+
+class ChunkProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(min_value=0)
+    total = serializers.IntegerField(min_value=0)
+
+
+StateCountsSerializer = inline_serializer(
+    name="ShipmentStateCounts",
+    fields={state.value: serializers.IntegerField(min_value=0) for state in ShipmentState},
+)
+
+
+class BatchCountsSerializer(serializers.Serializer):
+    requested = serializers.IntegerField(help_text="Distinct ids in the push request.")
+    queued = serializers.IntegerField(help_text="Orders queued by the push (new + retry).")
+    new = serializers.IntegerField()
+    retry = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    pushed = serializers.IntegerField(help_text="Orders now in Sendcloud, labelled or not.")
+    labelled = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    in_flight = serializers.IntegerField(help_text="Queued, pushing, label queued or labelling.")
+    moved_to_later_batch = serializers.IntegerField(
+        help_text="Queued here, since re-queued by a later push; their rows are reported there."
+    )
+    labels_available = serializers.IntegerField(help_text="Orders whose label PDF can be downloaded.")
+    by_state = StateCountsSerializer
+
+
+class BatchSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=BatchStatus.choices)
+    create_label = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    started_by = StartedBySerializer
+    chunks = ChunkProgressSerializer()
+    counts = BatchCountsSerializer()
+    estimated_completion_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text=(
+            "null once finished. Otherwise now + remaining Sendcloud POSTs / SENDCLOUD_UNSAFE_PER_MINUTE minutes, "
+            "where remaining = unfinished chunks + ceil(orders awaiting a label request / 20). Optimistic: the "
+            "budget is shared with the shop's other batches."
+        ),
+    )
+    progress_percent = serializers.IntegerField(min_value=0, max_value=100)
+    labels_url = serializers.URLField(allow_null=True, help_text="All labels as one PDF; null while there are none.")
+
+
+class BatchOrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The order id (as sent to the push endpoint).")
+    order_number = serializers.CharField()
+    state = serializers.ChoiceField(choices=ShipmentState.choices)
+    failed_phase = serializers.ChoiceField(choices=["push", "label"], allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text="Sendcloud's or our explanation of the failure.")
+    attempts = serializers.IntegerField()
+    tracking_number = serializers.CharField(allow_null=True)
+    tracking_url = serializers.URLField(allow_null=True)
+    label_url = serializers.URLField(
+        allow_null=True, help_text="This order's label through the labels endpoint (?order=<id>); null without one."
+    )
+    chunk = serializers.IntegerField(min_value=1, allow_null=True)
+
+
+class BatchOrdersPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Orders matching the filter, over all pages.")
+    page = serializers.IntegerField(min_value=1)
+    page_size = serializers.IntegerField(min_value=1)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BatchOrderSerializer(many=True)
+
+
+class BatchDetailResponseSerializer(serializers.Serializer):
+    error = serializers.BooleanField()
+    batch = BatchSerializer()
+    orders = BatchOrdersPageSerializer()
+
+
+def _or_none(value: str) -> str | None:
+    return value or None
+
+
+def batch_response(progress: BatchProgress, *, labels_url: str | None) -> dict[str, Any]:
+    """The ``batch`` object of the batch-detail answer."""
+    batch = progress.batch
+    return {
+        "id": str(batch.pk),
+        "status": batch.status,
+        "create_label": batch.create_label,
+        "created_at": batch.created_at,
+        "started_at": batch.started_at,
+        "finished_at": batch.finished_at,
+        "started_by": {"kind": batch.started_by_kind, "label": batch.started_by_label},
+        "chunks": {"done": progress.chunks_done, "total": batch.total_chunks},
+        "counts": {
+            "requested": batch.requested_orders,
+            "queued": batch.queued_orders,
+            "new": batch.new_orders,
+            "retry": batch.retry_orders,
+            "skipped": batch.skipped_orders,
+            "pushed": progress.pushed,
+            "labelled": progress.labelled,
+            "failed": progress.failed,
+            "in_flight": progress.in_flight,
+            "moved_to_later_batch": progress.moved_to_later_batch,
+            "labels_available": progress.labels_available,
+            "by_state": dict(progress.by_state),
+        },
+        "estimated_completion_at": progress.estimated_completion_at,
+        "progress_percent": progress.progress_percent,
+        "labels_url": labels_url if progress.labels_available else None,
+    }
+
+
+def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dict[str, Any]:
+    """One order of the batch; ``label_url_base`` is the labels URL, to which ``?order=<id>`` is added."""
+    return {
+        "id": shipment.order_id,
+        "order_number": shipment.order.order_number,
+        "state": shipment.state,
+        "failed_phase": _or_none(shipment.failed_phase),
+        "error": _or_none(shipment.last_error),
+        "attempts": shipment.attempts,
+        "tracking_number": _or_none(shipment.tracking_number),
+        "tracking_url": _or_none(shipment.tracking_url),
+        "label_url": f"{label_url_base}?order={shipment.order_id}" if shipment.label_file else None,
+        "chunk": shipment.chunk_number,
+    }
+
+
+def orders_page_response(
+    shipments: Sequence[OrderShipment],
+    *,
+    count: int,
+    page: int,
+    page_size: int,
+    next_url: str | None,
+    previous_url: str | None,
+    label_url_base: str,
+) -> dict[str, Any]:
+    """The ``orders`` object of the batch-detail answer: one page of the batch's orders."""
+    return {
+        "count": count,
+        "page": page,
+        "page_size": page_size,
+        "next": next_url,
+        "previous": previous_url,
+        "results": [batch_order_response(shipment, label_url_base=label_url_base) for shipment in shipments],
     }

@@ -4,11 +4,18 @@ from sendcloud_integration.api import views
 
 app_name = "sendcloud_api"
 
+# Batch ids are matched as any string, not ``<uuid:…>``: an ill-formed id must get the batch
+# endpoints' own 404 body ("No such batch."), not the generic one for an unknown URL.
 urlpatterns = [
     path("orders/sendcloud/shipments/push", views.PushShipmentsApi.as_view(), name="shipments-push"),
     path(
-        "orders/sendcloud/shipments/batches/<uuid:batch_id>",
+        "orders/sendcloud/shipments/batches/<str:batch_id>",
         views.BatchDetailApi.as_view(),
         name="batch-detail",
+    ),
+    path(
+        "orders/sendcloud/shipments/batches/<str:batch_id>/labels",
+        views.BatchLabelsApi.as_view(),
+        name="batch-labels",
     ),
 ]

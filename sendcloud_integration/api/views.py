@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-from typing import cast
+import math
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO, cast
 
 from django.conf import settings
+from django.core.files.storage import Storage
+from django.db.models import FileField
+from django.http import FileResponse
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from sendcloud_integration import pdf, selectors
 from sendcloud_integration.api import fields
 from sendcloud_integration.api.serializers import (
+    BatchDetailResponseSerializer,
     ErrorSerializer,
     PushResponseSerializer,
+    QueryIntegerField,
     ValidationErrorSerializer,
+    batch_response,
+    orders_page_response,
     push_response,
 )
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
+from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
 from sendcloud_integration.services import Actor, push_orders
 from webshop.models import ApiToken, Scope
 from wemasy.api.exceptions import BadRequest
@@ -79,11 +96,216 @@ class PushShipmentsApi(ApiView):
         return Response(push_response(result, status_url=status_url))
 
 
+NO_SUCH_BATCH = "No such batch."
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+#: Above this size the merged labels PDF is spooled to a temporary file instead of kept in memory.
+PDF_SPOOL_MAX_MEMORY = 8 * 1024 * 1024
+
+BATCH_ID_PARAMETER = OpenApiParameter(
+    "batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The batch id from the push answer."
+)
+READ_ERROR_RESPONSES = {
+    401: ERROR_RESPONSES[401],
+    403: ERROR_RESPONSES[403],
+    404: OpenApiResponse(ErrorSerializer, description="No such batch for this shop (or an ill-formed id)."),
+    422: OpenApiResponse(ValidationErrorSerializer, description="Invalid query parameter."),
+    429: ERROR_RESPONSES[429],
+    500: ERROR_RESPONSES[500],
+}
+
+
+def shop_batch_or_404(request: Request, batch_id: str) -> PushBatch:
+    """The token's shop's batch, or the same 404 for another shop's batch, an unknown or ill-formed id."""
+    token = request.auth
+    assert isinstance(token, ApiToken)
+    batch = selectors.batch_for_shop(shop=token.shop, batch_id=batch_id)
+    if batch is None:
+        raise exceptions.NotFound(NO_SUCH_BATCH)
+    return batch
+
+
+def label_storage() -> Storage:
+    """Where ``OrderShipment.label_file`` keeps its files (the default storage unless configured)."""
+    return cast(FileField, OrderShipment._meta.get_field("label_file")).storage
+
+
+def labels_url(request: Request, batch: PushBatch) -> str:
+    return request.build_absolute_uri(reverse("sendcloud_api:batch-labels", args=[batch.pk]))
+
+
 class BatchDetailApi(ApiView):
-    """Placeholder route so the push answer can link to it; filled in by the batch-status issue."""
+    """``GET …/shipments/batches/{id}``: a push batch's progress and one page of its orders.
+
+    The route takes any string as the id, so that an ill-formed id gets this endpoint's own 404 body
+    instead of the generic "No such API endpoint.". Each order's ``label_url`` points at the labels
+    endpoint with ``?order=<id>`` rather than at the media file: labels are served only to the shop's
+    tokens, and the storage location stays private.
+    """
 
     required_scope = Scope.SHIPMENTS_PUSH
 
-    @extend_schema(exclude=True)
+    class InputSerializer(serializers.Serializer):
+        page = QueryIntegerField(min_value=1, max_value=2**31 - 1, required=False, default=1)
+        page_size = QueryIntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, default=DEFAULT_PAGE_SIZE)
+        state = serializers.ChoiceField(
+            choices=ShipmentState.values,
+            required=False,
+            error_messages={"invalid_choice": "The selected :attribute is invalid."},
+        )
+
+    @extend_schema(
+        operation_id="get_sendcloud_push_batch",
+        summary="Progress and per-order results of a push batch",
+        description=(
+            "Counts per shipment state, chunks done, an estimated completion time derived from the Sendcloud "
+            "request budget (null once the batch is finished), and one page of the batch's orders by order "
+            "number. A batch of another shop, or an unknown id, is a 404."
+        ),
+        parameters=[
+            BATCH_ID_PARAMETER,
+            OpenApiParameter("page", OpenApiTypes.INT, description="1-based page of orders (default 1)."),
+            OpenApiParameter(
+                "page_size",
+                OpenApiTypes.INT,
+                description=f"Orders per page (default {DEFAULT_PAGE_SIZE}, max {MAX_PAGE_SIZE}; more is a 422).",
+            ),
+            OpenApiParameter(
+                "state", OpenApiTypes.STR, enum=ShipmentState.values, description="Only orders in this state."
+            ),
+        ],
+        responses={200: BatchDetailResponseSerializer, **READ_ERROR_RESPONSES},
+    )
     def get(self, request: Request, batch_id: str) -> Response:
-        raise exceptions.NotFound("No such batch.")
+        batch = shop_batch_or_404(request, batch_id)
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        page: int = serializer.validated_data["page"]
+        page_size: int = serializer.validated_data["page_size"]
+        state: str | None = serializer.validated_data.get("state")
+
+        progress = selectors.batch_progress(batch=batch)
+        count = progress.by_state[state] if state else progress.in_batch
+        shipments = selectors.batch_shipment_page(batch=batch, state=state, page=page, page_size=page_size, total=count)
+        labels = labels_url(request, batch)
+        last_page = max(1, math.ceil(count / page_size))
+        return Response(
+            {
+                "error": False,
+                "batch": batch_response(progress, labels_url=labels),
+                "orders": orders_page_response(
+                    shipments,
+                    count=count,
+                    page=page,
+                    page_size=page_size,
+                    next_url=self._page_url(request, page + 1) if page * page_size < count else None,
+                    previous_url=self._page_url(request, min(page - 1, last_page)) if page > 1 else None,
+                    label_url_base=labels,
+                ),
+            }
+        )
+
+    @staticmethod
+    def _page_url(request: Request, page: int) -> str:
+        """This URL with another page, keeping ``page_size`` and ``state``; page 1 drops ``page``.
+
+        ``previous`` from a page past the end points at the last page (the one that has orders), which
+        is where a client following it expects to land.
+        """
+        url = request.build_absolute_uri()
+        if page <= 1:
+            return remove_query_param(url, "page")
+        return replace_query_param(url, "page", page)
+
+
+class ErrorsAsJsonNegotiation(BaseContentNegotiation):
+    """Answers of the labels endpoint that go through DRF — its errors — are JSON, whatever ``Accept`` says.
+
+    A PDF client sends ``Accept: application/pdf``, which DRF's default negotiation would refuse with a
+    406 because the API has only a JSON renderer. The PDF itself is a ``FileResponse`` and needs none.
+    """
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        json_renderer = next(r for r in renderers if r.media_type == "application/json")
+        return json_renderer, json_renderer.media_type
+
+
+class BatchLabelsApi(ApiView):
+    """``GET …/shipments/batches/{id}/labels``: every label of the batch in one PDF, by order number.
+
+    ``?order=<order id>`` gives one order's label: the stored file as it is, no merge. The merged PDF
+    is built by ``pdf.write_merged_pdf`` from the stored files, opened one at a time, into a file that
+    spills to disk past ``PDF_SPOOL_MAX_MEMORY``, and streamed from there; see ``pdf`` for what a very
+    large batch still costs in memory.
+    """
+
+    required_scope = Scope.SHIPMENTS_PUSH
+    content_negotiation_class = ErrorsAsJsonNegotiation
+
+    class InputSerializer(serializers.Serializer):
+        order = QueryIntegerField(min_value=1, max_value=fields.MAX_ORDER_ID, required=False)
+
+    @extend_schema(
+        operation_id="get_sendcloud_push_batch_labels",
+        summary="All labels of a push batch as one PDF",
+        description=(
+            "Every label of the batch merged into one PDF, in order-number order, as an attachment. "
+            "With ?order=<order id>, only that order's label. 404 while the batch has no label yet."
+        ),
+        parameters=[
+            BATCH_ID_PARAMETER,
+            OpenApiParameter("order", OpenApiTypes.INT, description="Only this order's label."),
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description=(
+                    "The labels as one PDF, in order-number order, as an attachment "
+                    '(Content-Disposition: attachment; filename="labels-<batch id>.pdf").'
+                ),
+            ),
+            **READ_ERROR_RESPONSES,
+            404: OpenApiResponse(
+                ErrorSerializer, description="No such batch, no labels yet, or no such order (label) in this batch."
+            ),
+        },
+    )
+    def get(self, request: Request, batch_id: str) -> FileResponse:
+        batch = shop_batch_or_404(request, batch_id)
+        serializer = self.InputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        order_id: int | None = serializer.validated_data.get("order")
+        if order_id is not None:
+            return self._one_label(batch, order_id)
+
+        names = selectors.batch_label_names(batch=batch)
+        if not names:
+            raise exceptions.NotFound("This batch has no labels yet.")
+        # Not a ``with``: the response streams the file and closes it when it is done.
+        output = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=PDF_SPOOL_MAX_MEMORY))  # noqa: SIM115
+        try:
+            pdf.write_merged_pdf(pdf.iter_stored_files(names, storage=label_storage()), output)
+        except BaseException:
+            output.close()
+            raise
+        output.seek(0)
+        return self._pdf_response(output, filename=f"labels-{batch.pk}.pdf")
+
+    def _one_label(self, batch: PushBatch, order_id: int) -> FileResponse:
+        shipment = selectors.batch_order_shipment(batch=batch, order_id=order_id)
+        if shipment is None:
+            raise exceptions.NotFound("No such order in this batch.")
+        if not shipment.label_file:
+            raise exceptions.NotFound("This order has no label yet.")
+        handle = cast(BinaryIO, label_storage().open(shipment.label_file.name, "rb"))
+        return self._pdf_response(handle, filename=f"label-{batch.pk}-{order_id}.pdf")
+
+    @staticmethod
+    def _pdf_response(handle: BinaryIO, *, filename: str) -> FileResponse:
+        # The filename holds only a uuid and digits, so Django writes it as plain filename="…".
+        return FileResponse(handle, content_type="application/pdf", as_attachment=True, filename=filename)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 import responses
@@ -246,3 +247,23 @@ def test_backoff_grows_and_is_capped(settings: Any) -> None:
     assert 8 <= processing.backoff_seconds(4) <= 16
     assert 30 <= processing.backoff_seconds(20) <= 60
     assert processing.backoff_seconds(1, retry_after=30) == 30
+
+
+@responses.activate
+def test_spent_budget_hands_the_chunk_back_without_an_attempt(
+    shop: Shop, integration: SendcloudIntegration, django_assert_max_num_queries: Any
+) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop) for _ in range(3)])
+    with mock.patch("sendcloud_integration.budget.take", return_value=5.0) as take:
+        # Cheap while waiting: no orders loaded, no payloads built.
+        with django_assert_max_num_queries(8):
+            outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    take.assert_called_once()
+    assert outcome.retry_in is not None
+    assert 5.0 <= outcome.retry_in <= 6.0
+    assert outcome.counts_attempt is False
+    assert len(responses.calls) == 0
+    assert states(batch) == {ShipmentState.QUEUED: 3}
+    chunk = PushChunk.objects.get(batch=batch)
+    assert (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 0)
+    assert OrderShipment.objects.filter(batch=batch, attempts=0).count() == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +16,16 @@ from tests.sandbox.helpers import Api, make_order
 
 ORDERS = "POST /orders"
 LABELS = "POST /orders/create-labels-async"
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _fresh(sandbox: SandboxServer) -> Api:
@@ -75,8 +86,7 @@ def test_timeout_never_answers_and_stores_nothing(sandbox: SandboxServer) -> Non
         client.post("/orders", [make_order(1)], timeout=0.2)
 
     assert client.state()["orders"]["count"] == 0
-    time.sleep(0.5)  # the request is logged once the sandbox hangs up
-    assert client.state()["requests"]["by_status"] == {"none": 1}
+    assert _eventually(lambda: client.state()["requests"]["by_status"] == {"none": 1})  # logged at hang-up
 
 
 def test_commit_then_timeout_stores_the_work_but_never_answers(sandbox: SandboxServer) -> None:
@@ -142,7 +152,7 @@ def test_still_processing_is_the_documented_400(sandbox: SandboxServer, api: Api
 
 
 def test_a_retry_during_a_slow_batch_meets_the_still_processing_conflict(sandbox: SandboxServer) -> None:
-    sandbox.set_faults({ORDERS: [{"kind": "slow", "seconds": 0.5, "times": 1}]})
+    sandbox.set_faults({ORDERS: [{"kind": "slow", "seconds": 1.5, "times": 1}]})
     results: dict[str, Any] = {}
 
     def first_attempt() -> None:
@@ -150,8 +160,9 @@ def test_a_retry_during_a_slow_batch_meets_the_still_processing_conflict(sandbox
 
     worker = threading.Thread(target=first_attempt)
     worker.start()
-    time.sleep(0.15)
-    retry = Api(sandbox).push([make_order(2)])
+    api = Api(sandbox)
+    assert _eventually(lambda: api.state()["in_flight_orders"] == 2)  # the first attempt holds its orders
+    retry = api.push([make_order(2)])
     worker.join()
 
     assert retry.status_code == 400
@@ -160,13 +171,13 @@ def test_a_retry_during_a_slow_batch_meets_the_still_processing_conflict(sandbox
 
 
 def test_not_yet_visible_orders_appear_later(sandbox: SandboxServer, api: Api) -> None:
-    sandbox.set_faults({ORDERS: [{"kind": "not_yet_visible", "seconds": 0.4, "times": 1}]})
+    sandbox.set_faults({ORDERS: [{"kind": "not_yet_visible", "seconds": 1.0, "times": 1}]})
 
     sendcloud_id = api.push([make_order(1)]).json()["data"][0]["id"]
 
     assert api.get(f"/orders/{sendcloud_id}").status_code == 404
     assert api.labels({"order_id": "ORD-1"}).json()["errors"][0]["status"] == "404"
-    time.sleep(0.45)
+    time.sleep(1.05)
     assert api.get(f"/orders/{sendcloud_id}").status_code == 200
 
 

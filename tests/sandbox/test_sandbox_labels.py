@@ -9,6 +9,7 @@ from typing import Any
 import pypdf
 import pytest
 
+from sendcloud_sandbox import SandboxServer
 from tests.sandbox.helpers import Api, make_order
 
 
@@ -21,7 +22,8 @@ def _wait_for_status(api: Api, shipment_id: str, *, timeout: float = 3.0) -> dic
         time.sleep(0.05)
 
 
-def test_labels_start_announcing_and_become_ready_to_send_after_the_delay(api: Api) -> None:
+def test_labels_start_announcing_and_become_ready_to_send_after_the_delay(api: Api, sandbox: SandboxServer) -> None:
+    sandbox.update_config(label_delay_seconds=0.8)  # wide enough to observe ANNOUNCING on a loaded machine
     api.push([make_order(1)])
 
     response = api.labels({"order_id": "ORD-1"})
@@ -68,7 +70,8 @@ def test_the_label_is_a_valid_pdf_with_order_and_tracking_numbers(api: Api) -> N
     assert parcel["tracking_number"] in text
 
 
-def test_a_label_cannot_be_downloaded_before_it_is_ready(api: Api) -> None:
+def test_a_label_cannot_be_downloaded_before_it_is_ready(api: Api, sandbox: SandboxServer) -> None:
+    sandbox.update_config(label_delay_seconds=30)
     api.push([make_order(1)])
     parcel_id = api.labels({"order_id": "ORD-1"}).json()["data"][0]["parcel_id"]
 

@@ -185,10 +185,38 @@ def test_orders_can_be_deleted(api: Api) -> None:
 
 
 def test_a_visibility_delay_hides_new_orders_for_a_while(api: Api, sandbox: SandboxServer) -> None:
-    sandbox.update_config(order_visibility_delay_seconds=0.3)
+    sandbox.update_config(order_visibility_delay_seconds=1.0)
     sendcloud_id = api.push([make_order(1)]).json()["data"][0]["id"]
 
     assert api.get(f"/orders/{sendcloud_id}").status_code == 404
     assert api.labels({"order_id": "ORD-1"}).json()["errors"][0]["code"] == "not_found"
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert api.get(f"/orders/{sendcloud_id}").status_code == 200
+
+
+def test_dutch_postal_code_is_checked_like_sendcloud_does() -> None:
+    from sendcloud_sandbox.validation import validate_order_batch
+
+    def order(postal_code: str, country: str = "NL") -> dict[str, object]:
+        return {
+            "order_id": "1",
+            "order_number": "ORD-1",
+            "order_details": {
+                "integration": {"id": 1001},
+                "status": {"code": "paid"},
+                "order_created_at": "2026-11-20T10:00:00+00:00",
+                "order_items": [{"name": "x", "quantity": 1, "total_price": {"value": 1, "currency": "EUR"}}],
+            },
+            "payment_details": {"total_price": {"value": 1, "currency": "EUR"}, "status": {"code": "paid"}},
+            "shipping_address": {
+                "name": "A", "address_line_1": "Straat 1", "postal_code": postal_code, "city": "X",
+                "country_code": country,
+            },
+        }
+
+    assert validate_order_batch([order("1012 AB")], integration_ids=[1001], currencies=["EUR"]) == []
+    assert validate_order_batch([order("1012AB")], integration_ids=[1001], currencies=["EUR"]) == []
+    assert validate_order_batch([order("1012", "BE")], integration_ids=[1001], currencies=["EUR"]) == []
+    errors = validate_order_batch([order("1012")], integration_ids=[1001], currencies=["EUR"])
+    assert [e["source"]["pointer"] for e in errors] == ["/data/attributes/[0]/shipping_address/postal_code"]
+    assert "Dutch postal code" in errors[0]["detail"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from sendcloud_integration.integration_services import configure_sendcloud
+from webshop.management.base import OperatorCommand
 from webshop.services import ServiceError, get_shop_by_slug
 
 
@@ -25,7 +26,7 @@ def parse_id(value: str | int, flag: str) -> int:
     return number
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create or update a shop's Sendcloud integration. Options left out are cleared; "
         "new keys also clear a previous 'credentials refused' state."

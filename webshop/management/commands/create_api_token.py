@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from webshop.management.base import OperatorCommand
 from webshop.models import Scope
 from webshop.services import ServiceError, create_api_token, get_shop_by_slug
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Issue an API token for a shop and print the raw token, alone, on stdout. "
         "Only its hash is stored: it cannot be shown again."

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from webshop.management.base import OperatorCommand
 from webshop.services import ServiceError, create_shop
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a shop (a tenant). Running it again for the same slug changes nothing."
 
     def add_arguments(self, parser: CommandParser) -> None:

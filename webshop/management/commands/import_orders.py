@@ -10,12 +10,13 @@ import json
 import sys
 from typing import IO, Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from webshop.management.base import OperatorCommand
 from webshop.services import ServiceError, get_shop_by_slug, import_orders
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Import orders from a JSON file (- for stdin) in the format of operations.md, creating or "
         "updating them by order number. All or nothing: one bad item and nothing is imported."
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(str(exc)) from exc
         source = "stdin" if path == "-" else path
-        text = self._read(path, options.get("stdin") or sys.stdin)
+        text = self._read(path, source, options.get("stdin") or sys.stdin)
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _read(path: str, stdin: IO[Any]) -> str:
+    def _read(path: str, source: str, stdin: IO[Any]) -> str:
         """The input as text. UTF-8, tolerating the byte-order mark some Windows editors write."""
         try:
             if path == "-":
@@ -60,6 +61,6 @@ class Command(BaseCommand):
             with open(path, encoding="utf-8-sig") as file:
                 return file.read()
         except UnicodeDecodeError as exc:
-            raise CommandError(f"cannot read {path}: not UTF-8 text (at byte {exc.start})") from exc
+            raise CommandError(f"cannot read {source}: not UTF-8 text (at byte {exc.start})") from exc
         except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise CommandError(f"cannot read {source}: {exc.strerror or exc}") from exc

@@ -1,0 +1,253 @@
+"""Reads: a push batch's progress, its orders page by page, and where its labels are stored.
+
+Every function here takes keyword-only arguments and returns plain data or a queryset; nothing writes.
+The callers (the REST API now, admin and the dashboard later) decide how to present it. The number of
+queries never depends on the size of the batch or of the page: counts come from one grouped
+aggregate, and a page of orders is one query with the order joined in.
+
+Counts are read from the shipment rows, which are the truth while a batch runs (the totals stored on
+``PushBatch`` are only written when it finishes). A shipment row belongs to the batch that queued it
+*last*: an order that failed here and was re-pushed later has moved to the later batch, so this batch
+reports it under ``moved_to_later_batch`` instead of under a state.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from sendcloud_integration.client import MAX_ORDERS_PER_LABEL_REQUEST
+from sendcloud_integration.models import (
+    FINISHED_BATCH_STATUSES,
+    IN_FLIGHT_STATES,
+    ChunkStatus,
+    OrderShipment,
+    PushBatch,
+    PushChunk,
+    ShipmentState,
+)
+from webshop.models import Shop
+
+#: States of an order that is in Sendcloud (whether or not its label is done).
+IN_SENDCLOUD_STATES = frozenset(
+    {ShipmentState.PUSHED, ShipmentState.LABEL_QUEUED, ShipmentState.LABELLING, ShipmentState.LABELLED}
+)
+#: States of an order whose label has not been asked for yet, in a batch that creates labels.
+#: LABELLING is left out on purpose: its label request was sent, only (cheap, GET) polling remains.
+AWAITING_LABEL_REQUEST_STATES = frozenset(
+    {ShipmentState.QUEUED, ShipmentState.PUSHING, ShipmentState.PUSHED, ShipmentState.LABEL_QUEUED}
+)
+
+
+def batch_for_shop(*, shop: Shop, batch_id: str | uuid.UUID) -> PushBatch | None:
+    """The shop's batch with that id, or None — also for another shop's batch or an ill-formed id.
+
+    The three cases are deliberately indistinguishable, so that a client cannot learn that a batch of
+    another shop exists. Ill-formed ids never reach the database.
+    """
+    try:
+        pk = batch_id if isinstance(batch_id, uuid.UUID) else uuid.UUID(str(batch_id))
+    except ValueError:
+        return None
+    return PushBatch.objects.filter(pk=pk, shop=shop).first()
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands, read in a constant number of queries (see ``batch_progress``)."""
+
+    batch: PushBatch
+    chunks_done: int
+    #: Every shipment state, zero-filled, counting the rows that still belong to this batch.
+    by_state: dict[str, int]
+    #: Rows of this batch with a stored label file.
+    labels_available: int
+    estimated_completion_at: datetime | None
+
+    @property
+    def in_batch(self) -> int:
+        return sum(self.by_state.values())
+
+    @property
+    def pushed(self) -> int:
+        """Orders Sendcloud has: pushed, and those whose label is queued, under way or done.
+
+        At the end of a batch this equals ``PushBatch.pushed_count`` (pushed + labelled).
+        """
+        return sum(self.by_state[state] for state in IN_SENDCLOUD_STATES)
+
+    @property
+    def labelled(self) -> int:
+        return self.by_state[ShipmentState.LABELLED]
+
+    @property
+    def failed(self) -> int:
+        return self.by_state[ShipmentState.FAILED]
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self.by_state[state] for state in IN_FLIGHT_STATES)
+
+    @property
+    def moved_to_later_batch(self) -> int:
+        """Queued here, since re-queued by a later push (so their rows now point at that batch)."""
+        return max(0, self.batch.queued_orders - self.in_batch)
+
+    @property
+    def orders_done(self) -> int:
+        """Orders with nothing left to do in this batch.
+
+        In a batch that creates labels a PUSHED order still waits for its label, so only LABELLED
+        and FAILED count; otherwise PUSHED counts too. Orders moved to a later batch are done here.
+        """
+        finished = {ShipmentState.LABELLED, ShipmentState.FAILED}
+        if not self.batch.create_label:
+            finished.add(ShipmentState.PUSHED)
+        return sum(self.by_state[state] for state in finished) + self.moved_to_later_batch
+
+    @property
+    def progress_percent(self) -> int:
+        """Whole percent of the queued orders that are done; 100 once the batch is finished.
+
+        Rounded down, so that 100 is only shown when the batch really is finished.
+        """
+        if self.batch.status in FINISHED_BATCH_STATUSES or not self.batch.queued_orders:
+            return 100
+        return min(99, self.orders_done * 100 // self.batch.queued_orders)
+
+
+def batch_progress(*, batch: PushBatch, now: datetime | None = None) -> BatchProgress:
+    """Counts per state, chunks done and the completion estimate: two queries, whatever the size."""
+    chunks_done = PushChunk.objects.filter(batch=batch, status=ChunkStatus.DONE).count()
+    by_state = {state.value: 0 for state in ShipmentState}
+    labels_available = 0
+    rows = (
+        OrderShipment.objects.filter(batch=batch)
+        .values("state")
+        .annotate(n=Count("pk"), labels=Count("pk", filter=~Q(label_file="")))
+        .order_by()
+    )
+    for row in rows:
+        by_state[row["state"]] = row["n"]
+        labels_available += row["labels"]
+    if batch.create_label:
+        awaiting_label_request = sum(by_state[state] for state in AWAITING_LABEL_REQUEST_STATES)
+    else:
+        awaiting_label_request = 0
+    return BatchProgress(
+        batch=batch,
+        chunks_done=chunks_done,
+        by_state=by_state,
+        labels_available=labels_available,
+        estimated_completion_at=estimate_completion(
+            batch=batch,
+            unfinished_chunks=max(0, batch.total_chunks - chunks_done),
+            orders_awaiting_label_request=awaiting_label_request,
+            now=now or timezone.now(),
+        ),
+    )
+
+
+def remaining_unsafe_requests(*, unfinished_chunks: int, orders_awaiting_label_request: int) -> int:
+    """The POSTs to Sendcloud a batch still needs: its critical resource.
+
+    ``unfinished_chunks * 1`` (one ``POST /v3/orders`` upsert per chunk of ≤ 100 orders)
+    ``+ ceil(orders_awaiting_label_request / 20)`` (one ``create-labels-async`` per 20 orders).
+    """
+    label_requests = math.ceil(orders_awaiting_label_request / MAX_ORDERS_PER_LABEL_REQUEST)
+    return unfinished_chunks + label_requests
+
+
+def estimate_completion(
+    *, batch: PushBatch, unfinished_chunks: int, orders_awaiting_label_request: int, now: datetime
+) -> datetime | None:
+    """When the batch should be done, derived from the Sendcloud request budget; None once finished.
+
+    Formula::
+
+        remaining = unfinished_chunks * 1                                  # order upserts
+                  + ceil(orders_awaiting_label_request / 20)               # label requests, if any
+        estimated_completion_at = now + remaining / SENDCLOUD_UNSAFE_PER_MINUTE minutes
+
+    Why the unsafe budget alone: Sendcloud allows an account 100 POSTs a minute but 1000 GETs, and a
+    batch needs one GET (label polling, downloads) for at most a few POSTs, so the POSTs are what
+    bounds it; the time each request itself takes is small next to the budget's pacing once a batch
+    has more than a handful of chunks. It is an optimistic estimate: the budget is shared per
+    Sendcloud account, so other batches of the same shop running at the same time, and retries after
+    Sendcloud errors, make the real finish later. ``orders_awaiting_label_request`` counts the orders
+    whose label has not been requested yet (queued, pushing, pushed or label-queued) in a batch that
+    creates labels, and is 0 otherwise. A batch whose work is all done but that is not marked finished
+    yet (its callback is on its way) is estimated at ``now``.
+    """
+    if batch.status in FINISHED_BATCH_STATUSES:
+        return None
+    remaining = remaining_unsafe_requests(
+        unfinished_chunks=unfinished_chunks, orders_awaiting_label_request=orders_awaiting_label_request
+    )
+    per_minute = max(1, settings.SENDCLOUD_UNSAFE_PER_MINUTE)
+    return now + timedelta(seconds=math.ceil(remaining * 60 / per_minute))
+
+
+def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[OrderShipment]:
+    """The batch's shipment rows with their order, by order number; optionally only one state.
+
+    Only the columns the API shows are loaded, so a page of 1,000 stays one light query.
+    """
+    queryset = OrderShipment.objects.filter(batch=batch)
+    if state:
+        queryset = queryset.filter(state=state)
+    return (
+        queryset.select_related("order")
+        .only(
+            "pk",
+            "state",
+            "failed_phase",
+            "last_error",
+            "attempts",
+            "tracking_number",
+            "tracking_url",
+            "label_file",
+            "chunk_number",
+            "batch_id",
+            "order__id",
+            "order__order_number",
+        )
+        .order_by("order__order_number", "order_id")
+    )
+
+
+def batch_shipment_page(
+    *, batch: PushBatch, state: str | None, page: int, page_size: int, total: int
+) -> list[OrderShipment]:
+    """One page (1-based) of ``batch_shipments``; ``total`` is the known row count (from the counts).
+
+    Passing the total in saves a ``COUNT(*)``; a page past the end costs no query at all.
+    """
+    offset = (page - 1) * page_size
+    if offset >= total:
+        return []
+    return list(batch_shipments(batch=batch, state=state)[offset : offset + page_size])
+
+
+def batch_label_names(*, batch: PushBatch) -> list[str]:
+    """Storage names of the batch's label files, in order-number order (the order they are printed).
+
+    Names only: the files are opened one at a time by whoever merges them.
+    """
+    return list(
+        OrderShipment.objects.filter(batch=batch)
+        .exclude(label_file="")
+        .order_by("order__order_number", "order_id")
+        .values_list("label_file", flat=True)
+    )
+
+
+def batch_order_shipment(*, batch: PushBatch, order_id: int) -> OrderShipment | None:
+    """The shipment of one order of the batch, or None when that order is not (or no longer) in it."""
+    return OrderShipment.objects.filter(batch=batch, order_id=order_id).only("pk", "label_file", "order_id").first()

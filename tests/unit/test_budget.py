@@ -1,0 +1,106 @@
+"""The shared Sendcloud request budget: exact, shared across processes, never blocking."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sendcloud_integration import budget
+from sendcloud_integration.budget import FileStore, Kind, RedisStore, Window
+from tests.conftest import requires_redis
+
+
+@pytest.fixture
+def redis_store() -> RedisStore:
+    import redis
+
+    url = os.environ["REDIS_URL"]
+    redis.Redis.from_url(url).delete(*(redis.Redis.from_url(url).keys("wemasy:sendcloud-budget:*") or ["x"]))
+    return RedisStore(url)
+
+
+def take_many(store: Any, key: str, windows: list[Window], n: int) -> list[float]:
+    return [store.take(key, windows) for _ in range(n)]
+
+
+@requires_redis
+def test_redis_grants_exactly_the_limit_then_says_how_long_to_wait(redis_store: RedisStore) -> None:
+    waits = take_many(redis_store, "acct:unsafe", [Window(2, 5)], 7)
+    assert waits[:5] == [0.0] * 5
+    assert all(0 < wait <= 2 for wait in waits[5:])
+
+
+@requires_redis
+def test_redis_slot_comes_back_when_the_window_slides(redis_store: RedisStore) -> None:
+    windows = [Window(0.5, 2)]
+    assert take_many(redis_store, "slide", windows, 2) == [0.0, 0.0]
+    wait = redis_store.take("slide", windows)
+    assert wait > 0
+    time.sleep(wait + 0.05)
+    assert redis_store.take("slide", windows) == 0.0
+
+
+@requires_redis
+def test_redis_checks_every_window(redis_store: RedisStore) -> None:
+    windows = [Window(60, 100), Window(1, 3)]
+    assert take_many(redis_store, "burst", windows, 3) == [0.0] * 3
+    assert 0 < redis_store.take("burst", windows) <= 1
+
+
+@requires_redis
+def test_accounts_have_separate_budgets(redis_store: RedisStore) -> None:
+    windows = [Window(60, 1)]
+    assert redis_store.take("a", windows) == 0.0
+    assert redis_store.take("b", windows) == 0.0
+    assert redis_store.take("a", windows) > 0
+
+
+def _hammer(url: str, count: int, queue: Any) -> None:
+    store = RedisStore(url)
+    queue.put(sum(1 for _ in range(count) if store.take("shared", [Window(30, 50)]) == 0.0))
+
+
+@requires_redis
+def test_redis_budget_is_exact_across_processes(redis_store: RedisStore) -> None:
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_hammer, args=(os.environ["REDIS_URL"], 40, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    granted = sum(queue.get(timeout=5) for _ in workers)
+    assert granted == 50  # 160 attempts, a limit of 50: exactly 50 granted
+
+
+def test_file_store_grants_the_limit(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    waits = take_many(store, "acct", [Window(2, 3)], 5)
+    assert waits[:3] == [0.0] * 3
+    assert all(0 < wait <= 2 for wait in waits[3:])
+
+
+def test_budget_uses_documented_limits_and_hides_the_key(settings: Any, tmp_path: Path) -> None:
+    settings.SENDCLOUD_BUDGET_ENABLED = True
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    budget.reset_store()
+    try:
+        assert [(w.limit) for w in budget.windows(Kind.UNSAFE)] == [100, 15]
+        assert [(w.limit) for w in budget.windows(Kind.SAFE)] == [1000]
+        assert budget.take(public_key="very-secret-public-key", kind=Kind.UNSAFE) == 0.0
+        names = [p.name for p in (tmp_path / "budget").iterdir()]
+        assert names
+        assert all("very-secret" not in name for name in names)
+    finally:
+        budget.reset_store()
+
+
+def test_disabled_budget_always_grants(settings: Any) -> None:
+    settings.SENDCLOUD_BUDGET_ENABLED = False
+    assert all(budget.take(public_key="k", kind=Kind.UNSAFE) == 0.0 for _ in range(500))
