@@ -35,6 +35,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
 typecheck: install
 	DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .
@@ -42,6 +43,7 @@ typecheck: install
 check: lint typecheck test
 
 schema: install
+	@mkdir -p var
 	DJANGO_SECRET_KEY=schema $(BIN)/python manage.py spectacular --file var/schema.yaml --validate --fail-on-warn
 
 clean:

@@ -157,7 +157,7 @@ def main() -> None:
     reset()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(json.dumps({"machine": machine, "broker": settings.CELERY_BROKER_URL.split("://")[0], "results": results}))
-    print(f"\n| ids | runs | median | p95 | max | SQL queries |\n|---:|---:|---:|---:|---:|---|", file=sys.stderr)
+    print("\n| ids | runs | median | p95 | max | SQL queries |\n|---:|---:|---:|---:|---:|---|", file=sys.stderr)
     for r in results:
         print(
             f"| {r['ids']:,} | {r['runs']} | {r['median_ms']} ms | {r['p95_ms']} ms | {r['max_ms']} ms | "

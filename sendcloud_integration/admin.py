@@ -585,8 +585,6 @@ class PushBatchAdmin(admin.ModelAdmin):
     def labels(self, batch: PushBatch) -> str:
         if not batch.create_label:
             return "No labels were asked for in this batch."
-        if not admin_views.labels_available():
-            return "Merged label PDFs are not available in this installation yet."
         url = reverse("admin:sendcloud_integration_pushbatch_labels", args=[batch.pk])
         return format_html('<a class="button" href="{}">Download all labels (PDF)</a>', url)
 

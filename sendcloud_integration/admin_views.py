@@ -10,19 +10,18 @@ active staff user; each view then checks the model permission it needs.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import math
+import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import FileField, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -31,13 +30,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
+from pypdf.errors import PdfReadError
 
-from sendcloud_integration import budget, dashboard
-from sendcloud_integration.call_log import CallLog
-from sendcloud_integration.client import AuthenticationError, SendcloudError
+from sendcloud_integration import dashboard, pdf, selectors
 from sendcloud_integration.exceptions import PushRefused
+from sendcloud_integration.integration_services import CheckOutcome, verify_connection
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
-from sendcloud_integration.processing import build_client
 from sendcloud_integration.services import Actor, PushResult, push_orders
 from webshop.models import Order, Shop
 
@@ -93,10 +91,6 @@ class ShopPush:
 class RepushPlan:
     create_label: bool
     shops: list[ShopPush] = field(default_factory=list)
-
-    @property
-    def order_ids(self) -> list[int]:
-        return [pk for push in self.shops for pk in push.order_ids]
 
     @property
     def queued_count(self) -> int:
@@ -270,67 +264,12 @@ def repush_result_view(admin_site: AdminSite) -> Callable[[HttpRequest, str], Ht
 
 # --- connection check ---------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class ConnectionCheck:
-    """The outcome of asking Sendcloud whether the stored credentials work, for a person to read."""
-
-    level: int  # a ``django.contrib.messages`` level
-    message: str
-
-
-def verify_connection(integration: SendcloudIntegration) -> ConnectionCheck:
-    """Call Sendcloud's cheapest authenticated endpoint with the stored keys and record the answer.
-
-    Only a clear refusal (401/403) marks the integration as not connected, as the chunk worker does;
-    a timeout or 5xx says nothing about the keys, so it is reported and the stored state is kept.
-    The call goes through the shared request budget and is written to the API-call log like any
-    other. The keys stay inside the client: messages and logs carry Sendcloud's answer only.
-
-    (A write, kept here next to its only caller; it belongs with ``integration_services`` once that
-    module grows a place for it.)
-    """
-    wait = budget.take(public_key=integration.public_key, kind=budget.Kind.SAFE)
-    if wait:
-        return ConnectionCheck(
-            messages.WARNING,
-            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s.",
-        )
-    call_log = CallLog(shop_id=integration.shop_id)
-    client = build_client(integration, call_log)
-    now = timezone.now()
-    try:
-        found = client.list_integrations()
-    except AuthenticationError as exc:
-        SendcloudIntegration.objects.filter(pk=integration.pk).update(
-            is_connected=False, connection_error=exc.message[:2000], connection_checked_at=now
-        )
-        logger.warning("shop=%s connection check: Sendcloud refused the credentials", integration.shop_id)
-        return ConnectionCheck(messages.ERROR, f"Sendcloud refused the credentials: {exc.message}")
-    except SendcloudError as exc:
-        logger.warning("shop=%s connection check inconclusive: %s", integration.shop_id, exc.message)
-        return ConnectionCheck(
-            messages.WARNING,
-            f"Could not verify the connection (the stored state is unchanged): {exc.message}",
-        )
-    finally:
-        call_log.flush()
-
-    SendcloudIntegration.objects.filter(pk=integration.pk).update(
-        is_connected=True, connection_error="", connection_checked_at=now
-    )
-    listed = {str(item.get("id")): str(item.get("shop_name") or "") for item in found}
-    names = ", ".join(f"{pk} ({name})" if name else pk for pk, name in listed.items()) or "none"
-    if str(integration.integration_id) not in listed:
-        return ConnectionCheck(
-            messages.WARNING,
-            f"Sendcloud accepted the credentials, but integration {integration.integration_id} is not one of "
-            f"this account's integrations: {names}. Orders pushed now will be refused.",
-        )
-    return ConnectionCheck(
-        messages.SUCCESS,
-        f"Sendcloud accepted the credentials. Integrations on this account: {names}.",
-    )
+_CHECK_LEVELS = {
+    CheckOutcome.CONNECTED: messages.SUCCESS,
+    CheckOutcome.WRONG_INTEGRATION: messages.WARNING,
+    CheckOutcome.INCONCLUSIVE: messages.WARNING,
+    CheckOutcome.REFUSED: messages.ERROR,
+}
 
 
 def verify_connection_view(model_admin: ModelAdmin[SendcloudIntegration]) -> Callable[[HttpRequest, str], HttpResponse]:
@@ -339,8 +278,8 @@ def verify_connection_view(model_admin: ModelAdmin[SendcloudIntegration]) -> Cal
         integration = get_object_or_404(SendcloudIntegration.objects.select_related("shop"), pk=object_id)
         if not model_admin.has_change_permission(request, integration):
             raise PermissionDenied
-        check = verify_connection(integration)
-        messages.add_message(request, check.level, check.message)
+        check = verify_connection(integration=integration)
+        messages.add_message(request, _CHECK_LEVELS[check.outcome], check.message)
         return HttpResponseRedirect(
             reverse("admin:sendcloud_integration_sendcloudintegration_change", args=[object_id])
         )
@@ -406,27 +345,18 @@ def dashboard_progress_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[Htt
 
 # --- merged labels ----------------------------------------------------------------------------------------
 
-PDF_MODULE = "sendcloud_integration.pdf"
-
-
-def _merge_pdfs() -> Callable[[list[Any]], Any] | None:
-    """``sendcloud_integration.pdf.merge_pdfs`` when the label pipeline provides it, else None."""
-    try:
-        module = importlib.import_module(PDF_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != PDF_MODULE:
-            raise
-        return None
-    merge = getattr(module, "merge_pdfs", None)
-    return merge if callable(merge) else None
-
-
-def labels_available() -> bool:
-    return _merge_pdfs() is not None
+#: Above this size the merged PDF is spooled to a temporary file rather than kept in memory.
+PDF_SPOOL_MAX_MEMORY = 8 * 1024 * 1024
 
 
 def batch_labels_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest, str], HttpResponseBase]:
-    """All labels of a batch as one PDF, merged by ``sendcloud_integration.pdf.merge_pdfs``."""
+    """All labels of a batch as one PDF, for staff: the API's merge (same files, same order).
+
+    The API route serves the same PDF but only to the shop's Bearer tokens, so staff get their own
+    door. The files are opened one at a time and the result is spooled to disk when large (see
+    ``sendcloud_integration.pdf``). A label that cannot be read stops the merge with a message:
+    a printout silently missing a label is worse than none.
+    """
 
     @require_GET
     def view(request: HttpRequest, object_id: str) -> HttpResponseBase:
@@ -434,30 +364,29 @@ def batch_labels_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpReque
         if not model_admin.has_view_permission(request, batch):
             raise PermissionDenied
         back = HttpResponseRedirect(reverse("admin:sendcloud_integration_pushbatch_change", args=[batch.pk]))
-        merge = _merge_pdfs()
-        if merge is None:
-            messages.warning(
-                request,
-                "Merged label PDFs are not available yet: this installation has no label merging "
-                f"({PDF_MODULE}.merge_pdfs).",
-            )
-            return back
-        files = [
-            shipment.label_file
-            for shipment in OrderShipment.objects.filter(batch=batch, state=ShipmentState.LABELLED)
-            .exclude(label_file="")
-            .order_by("chunk_number", "pk")
-            .only("pk", "label_file")
-        ]
-        if not files:
+        names = selectors.batch_label_names(batch=batch)
+        if not names:
             messages.warning(request, "This batch has no labels yet.")
             return back
-        merged = merge(files)
-        filename = f"labels-{batch.pk}.pdf"
-        if isinstance(merged, bytes | bytearray):
-            response = HttpResponse(bytes(merged), content_type="application/pdf")
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
-            return response
-        return FileResponse(merged, as_attachment=True, filename=filename, content_type="application/pdf")
+        storage = cast(FileField, OrderShipment._meta.get_field("label_file")).storage
+        # Not a ``with``: the response streams the file and closes it when it is done.
+        output = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=PDF_SPOOL_MAX_MEMORY))  # noqa: SIM115
+        try:
+            pdf.write_merged_pdf(pdf.iter_stored_files(names, storage=storage), output)
+        except (OSError, PdfReadError) as exc:
+            output.close()
+            logger.warning("batch=%s labels could not be merged: %s", batch.pk, type(exc).__name__)
+            messages.error(
+                request,
+                f"A label of this batch could not be read ({type(exc).__name__}); no merged PDF was made.",
+            )
+            return back
+        except BaseException:
+            output.close()
+            raise
+        output.seek(0)
+        return FileResponse(
+            output, as_attachment=True, filename=f"labels-{batch.pk}.pdf", content_type="application/pdf"
+        )
 
     return view

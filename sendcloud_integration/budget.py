@@ -56,16 +56,17 @@ def account_key(public_key: str) -> str:
 
 
 class Store(Protocol):
-    def take(self, key: str, windows: list[Window]) -> float: ...
+    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float: ...
 
 
-# KEYS[1]: the log; ARGV: member, then (seconds, limit) pairs. Returns 0 when granted, else the wait in ms.
+# KEYS[1]: the log; ARGV: member, '1' to take a slot or '0' to only look, then (seconds, limit) pairs.
+# Returns 0 when a slot is (or was) free, else the wait in milliseconds.
 _LUA_TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local longest = 0
 local wait = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local span = tonumber(ARGV[i]) * 1000
   local limit = tonumber(ARGV[i + 1])
   if span > longest then longest = span end
@@ -78,6 +79,7 @@ for i = 2, #ARGV, 2 do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
 if wait > 0 then return math.max(1, math.ceil(wait)) end
+if ARGV[2] == '0' then return 0 end
 redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. now)
 redis.call('PEXPIRE', KEYS[1], longest + 1000)
 return 0
@@ -92,9 +94,9 @@ class RedisStore:
         self._take = self._client.register_script(_LUA_TAKE)
         self._counter = 0
 
-    def take(self, key: str, windows: list[Window]) -> float:
+    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float:
         self._counter += 1
-        args: list[Any] = [f"{os.getpid()}-{time.monotonic_ns()}-{self._counter}"]
+        args: list[Any] = [f"{os.getpid()}-{time.monotonic_ns()}-{self._counter}", "1" if consume else "0"]
         for window in windows:
             args.extend([window.seconds, window.limit])
         wait_ms = int(self._take(keys=[f"wemasy:sendcloud-budget:{key}"], args=args))
@@ -108,7 +110,7 @@ class FileStore:
         self._directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def take(self, key: str, windows: list[Window]) -> float:
+    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float:
         path = self._directory / f"{key}.json"
         with path.open("a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -122,7 +124,7 @@ class FileStore:
                 recent = [stamp for stamp in log if stamp > now - window.seconds]
                 if len(recent) >= window.limit:
                     wait = max(wait, recent[len(recent) - window.limit] + window.seconds - now)
-            if wait <= 0:
+            if wait <= 0 and consume:
                 log.append(now)
             handle.seek(0)
             handle.truncate()
@@ -146,6 +148,18 @@ def take(*, public_key: str, kind: Kind) -> float:
     if not settings.SENDCLOUD_BUDGET_ENABLED:
         return 0.0
     return store().take(f"{account_key(public_key)}:{kind}", windows(kind))
+
+
+def peek(*, public_key: str, kind: Kind) -> float:
+    """Seconds until a slot frees up (0.0 when one is free now), without taking it.
+
+    For a caller with expensive preparation to do: look first, prepare, then ``take`` right before
+    sending. Taking early would let the preparation's time pass between the grant and the request's
+    arrival at Sendcloud, which then may count it in the next window.
+    """
+    if not settings.SENDCLOUD_BUDGET_ENABLED:
+        return 0.0
+    return store().take(f"{account_key(public_key)}:{kind}", windows(kind), consume=False)
 
 
 def reset_store() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When, Window
+from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When, Window
 from django.db.models.functions import Coalesce, RowNumber
 
 from sendcloud_integration.models import (
@@ -281,8 +281,3 @@ def recent_batches(*, shop_ids: Sequence[int], limit: int = 5) -> list[BatchProg
         .order_by("-created_at")
     )
     return [progress_of(batch) for batch in batches]
-
-
-def active_batch_filter() -> Q:
-    """Batches that are still queued or running (the ones worth refreshing)."""
-    return ~Q(status__in=list(FINISHED_BATCH_STATUSES))

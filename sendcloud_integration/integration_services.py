@@ -7,11 +7,23 @@ and it never touches shipments.
 
 from __future__ import annotations
 
-from django.db import models, transaction
+import enum
+import logging
+import math
+from dataclasses import dataclass
 
+from django.db import models, transaction
+from django.utils import timezone
+
+from sendcloud_integration import budget
+from sendcloud_integration.call_log import CallLog
+from sendcloud_integration.client import AuthenticationError, SendcloudError
 from sendcloud_integration.models import SendcloudIntegration
+from sendcloud_integration.processing import build_client
 from webshop.models import Shop
 from webshop.services import ServiceError
+
+logger = logging.getLogger(__name__)
 
 #: The largest id a ``PositiveBigIntegerField`` holds on every backend.
 _MAX_ID = 2**63 - 1
@@ -109,3 +121,69 @@ def _max_length(field_name: str) -> int:
     assert isinstance(field, models.Field)
     assert field.max_length is not None
     return field.max_length
+
+
+class CheckOutcome(enum.Enum):
+    CONNECTED = "connected"
+    WRONG_INTEGRATION = "wrong_integration"  # the keys work, but the integration id is not theirs
+    INCONCLUSIVE = "inconclusive"  # no answer, a 5xx, or no budget: nothing learnt about the keys
+    REFUSED = "refused"  # 401/403: the keys do not work
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The outcome of asking Sendcloud whether the stored credentials work, for a person to read."""
+
+    outcome: CheckOutcome
+    message: str
+
+
+def verify_connection(*, integration: SendcloudIntegration) -> ConnectionCheck:
+    """Call Sendcloud's cheapest authenticated endpoint with the stored keys and record the answer.
+
+    Only a clear refusal (401/403) marks the integration as not connected, as the chunk worker does;
+    a timeout or 5xx says nothing about the keys, so it is reported and the stored state is kept.
+    The call goes through the shared request budget and is written to the API-call log like any
+    other. The keys stay inside the client: messages and logs carry Sendcloud's answer only.
+    """
+    wait = budget.take(public_key=integration.public_key, kind=budget.Kind.SAFE)
+    if wait:
+        return ConnectionCheck(
+            CheckOutcome.INCONCLUSIVE,
+            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s.",
+        )
+    call_log = CallLog(shop_id=integration.shop_id)
+    client = build_client(integration, call_log)
+    now = timezone.now()
+    try:
+        found = client.list_integrations()
+    except AuthenticationError as exc:
+        SendcloudIntegration.objects.filter(pk=integration.pk).update(
+            is_connected=False, connection_error=exc.message[:2000], connection_checked_at=now
+        )
+        logger.warning("shop=%s connection check: Sendcloud refused the credentials", integration.shop_id)
+        return ConnectionCheck(CheckOutcome.REFUSED, f"Sendcloud refused the credentials: {exc.message}")
+    except SendcloudError as exc:
+        logger.warning("shop=%s connection check inconclusive: %s", integration.shop_id, exc.message)
+        return ConnectionCheck(
+            CheckOutcome.INCONCLUSIVE,
+            f"Could not verify the connection (the stored state is unchanged): {exc.message}",
+        )
+    finally:
+        call_log.flush()
+
+    SendcloudIntegration.objects.filter(pk=integration.pk).update(
+        is_connected=True, connection_error="", connection_checked_at=now
+    )
+    listed = {str(item.get("id")): str(item.get("shop_name") or "") for item in found}
+    names = ", ".join(f"{pk} ({name})" if name else pk for pk, name in listed.items()) or "none"
+    if str(integration.integration_id) not in listed:
+        return ConnectionCheck(
+            CheckOutcome.WRONG_INTEGRATION,
+            f"Sendcloud accepted the credentials, but integration {integration.integration_id} is not one of "
+            f"this account's integrations: {names}. Orders pushed now will be refused.",
+        )
+    return ConnectionCheck(
+        CheckOutcome.CONNECTED,
+        f"Sendcloud accepted the credentials. Integrations on this account: {names}.",
+    )

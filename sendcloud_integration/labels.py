@@ -262,6 +262,7 @@ class _LabelWork:
             accepted = self._request(to_request)
             self._poll(to_poll + accepted)
         except _Halt:
+            self.wait = self.failure_wait = None  # every label row of the run has failed: nothing to come back for
             return
         finally:
             self._mark_polled()

@@ -14,7 +14,7 @@ from django.db.models.lookups import Lookup
 from django.db.models.sql.compiler import SQLCompiler
 
 
-class AnyOf(Lookup):  # type: ignore[type-arg]
+class AnyOf(Lookup):
     lookup_name = "any_of"
     prepare_rhs = False
 

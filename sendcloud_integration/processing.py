@@ -194,30 +194,34 @@ def _push_phase(
         chunk_number=chunk.number,
         state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING],
     )
-    needs_upsert = in_chunk.exclude(state=ShipmentState.QUEUED, create_label=True, pushed_at__isnull=False)
-    # Ask for the request slot before loading and mapping a hundred orders: while the budget is
-    # spent, dozens of waiting chunks wake up and go back to sleep, and each of those turns must
-    # cost a Redis call, not a chunk's worth of queries and payload building.
-    slot_granted = False
+    needs_upsert = in_chunk.exclude(
+        state=ShipmentState.QUEUED, create_label=True, pushed_at__isnull=False, failed_phase=""
+    )
+    # Look at the budget before loading and mapping a hundred orders: while it is spent, dozens of
+    # waiting chunks wake up and go back to sleep, and each of those turns must cost a Redis call,
+    # not a chunk's worth of queries and payload building. The slot itself is taken just before
+    # sending (below), so the time spent preparing never sits between grant and request.
     if needs_upsert.exists():
-        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        wait = budget.peek(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
-        slot_granted = True
     rows = list(
-        in_chunk.select_related("order__shipping_address", "order__shop").prefetch_related("order__lines").order_by("pk")
+        in_chunk.select_related("order__shipping_address", "order__shop")
+        .prefetch_related("order__lines")
+        .order_by("pk")
     )
     if not rows:
         return ChunkOutcome()
-    # Orders already in Sendcloud that only want a label skip the upsert.
-    label_only = [r for r in rows if r.state == ShipmentState.QUEUED and r.create_label and r.pushed_at]
+    # Orders already in Sendcloud that only want a label skip the upsert. One whose last label attempt
+    # failed is sent again first: the shop may have fixed what the carrier refused (the address, say).
+    label_only = [r for r in rows if _label_only(r)]
     to_push = [r for r in rows if r not in label_only]
     if label_only:
         OrderShipment.objects.filter(pk__in=[r.pk for r in label_only]).move(
             source=[ShipmentState.QUEUED], target=ShipmentState.LABEL_QUEUED
         )
     OrderShipment.objects.filter(pk__in=[r.pk for r in to_push], state=ShipmentState.QUEUED).update(
-        state=ShipmentState.PUSHING, attempts=F("attempts") + 1, state_changed_at=timezone.now()
+        state=ShipmentState.PUSHING, state_changed_at=timezone.now()
     )
 
     failed = 0
@@ -233,12 +237,12 @@ def _push_phase(
 
     pushed = 0
     while pending:
-        if not slot_granted:
-            wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
-            if wait:
-                return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
-        slot_granted = False
+        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        if wait:
+            return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
         batch_rows = list(pending.values())
+        # ``attempts`` counts the times an order was really sent, so it moves only now.
+        OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
         call_log.for_orders([row.order_id for row, _ in batch_rows])
         try:
             accepted = client.upsert_orders([payload for _, payload in batch_rows])
@@ -273,6 +277,10 @@ def _push_phase(
         _mark_connected(integration)
         break
     return ChunkOutcome(pushed=pushed, failed=failed)
+
+
+def _label_only(row: OrderShipment) -> bool:
+    return row.state == ShipmentState.QUEUED and row.create_label and row.pushed_at is not None and not row.failed_phase
 
 
 def _fail_rows(rows: list[OrderShipment], error: str) -> int:

@@ -287,12 +287,14 @@ def _queue_shipments_postgresql(
         else:
             params[model_field.column] = model_field.get_db_prep_save(model_field.get_default(), connection)
             values.append(f"%({model_field.column})s")
+    column_of = {f.name: f.column for f in OrderShipment._meta.concrete_fields}
     updates = ", ".join(
         f"{connection.ops.quote_name(c)} = EXCLUDED.{connection.ops.quote_name(c)}"
-        for c in (OrderShipment._meta.get_field(name).column for name in _QUEUE_UPDATES)
+        for c in (column_of[name] for name in _QUEUE_UPDATES)
     )
+    # Table and column names come from the model and every value is a parameter.
     sql = (
-        f"INSERT INTO {OrderShipment._meta.db_table} ({', '.join(columns)}) "
+        f"INSERT INTO {OrderShipment._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(values)} FROM unnest(%(orders)s::bigint[], %(chunks)s::integer[]) AS t(o, c) "
         f"ON CONFLICT (order_id) DO UPDATE SET {updates}"
     )

@@ -4,8 +4,12 @@ Only defaults: anything already set in the environment (CI sets DATABASE_URL and
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+# Each run gets its own var/ (file cache, budget files, media): two runs side by side must not
+# count each other's requests.
+os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="wemasy-tests-"))
 os.environ.setdefault("SENDCLOUD_API_BASE_URL", "https://sendcloud.test/api")
 os.environ.setdefault("SENDCLOUD_RETRY_BASE_SECONDS", "0")
 # The request budget has its own tests; elsewhere it would only slow unit tests down.

@@ -73,7 +73,13 @@ DEMO_MIX = Mix(quote=3, unpaid=5, no_address=3, number_in_street=10, invalid=3)
 
 @transaction.atomic
 def make_orders(
-    shop: Shop, count: int, *, prefix: str = "ORD", mix: Mix | None = None, seed: int = 1, kinds: list[Kind] | None = None
+    shop: Shop,
+    count: int,
+    *,
+    prefix: str = "ORD",
+    mix: Mix | None = None,
+    seed: int = 1,
+    kinds: list[Kind] | None = None,
 ) -> list[Order]:
     """Create ``count`` orders numbered ``<prefix>-000001``…, after any the shop already has.
 
@@ -82,9 +88,7 @@ def make_orders(
     rng = random.Random(seed)
     start = Order.objects.filter(shop=shop, order_number__startswith=f"{prefix}-").count()
     now = timezone.now()
-    plan = [
-        (kinds[n % len(kinds)] if kinds else (mix or Mix()).kind_for(rng), start + n + 1) for n in range(count)
-    ]
+    plan = [(kinds[n % len(kinds)] if kinds else (mix or Mix()).kind_for(rng), start + n + 1) for n in range(count)]
     orders = Order.objects.bulk_create(
         Order(
             shop=shop,

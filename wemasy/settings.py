@@ -115,6 +115,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Messages can carry a freshly issued API token (shown once): keep them server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -152,6 +154,8 @@ SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.W001", "django_
 
 # --- Sendcloud ------------------------------------------------------------------------------------
 SENDCLOUD_API_BASE_URL: str = env("SENDCLOUD_API_BASE_URL").rstrip("/")
+# Prefix of the order ids sent to Sendcloud: test and live systems sharing an account must differ.
+SENDCLOUD_ORDER_ID_PREFIX: str = env("SENDCLOUD_ORDER_ID_PREFIX", default="")
 SENDCLOUD_CHUNK_SIZE: int = env("SENDCLOUD_CHUNK_SIZE")
 if not 1 <= SENDCLOUD_CHUNK_SIZE <= 100:
     raise ImproperlyConfigured("SENDCLOUD_CHUNK_SIZE must be between 1 and 100 (the Sendcloud v3 batch maximum).")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_ORDER_ID = 2**63 - 1  # the largest id PostgreSQL's bigint holds
@@ -17,6 +18,16 @@ _TRUE = (True, 1, "1", "true")
 _FALSE = (False, 0, "0", "false")
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "boolean"},
+            {"type": "integer", "enum": [0, 1]},
+            {"type": "string", "enum": ["0", "1", "true", "false"]},
+        ],
+        "description": "A boolean; 1/0, \"1\"/\"0\" and \"true\"/\"false\" are accepted too.",
+    }
+)
 class LaravelBooleanField(serializers.Field):
     """``true``/``false``, ``1``/``0``, ``"1"``/``"0"``, ``"true"``/``"false"``; nothing else."""
 
@@ -40,6 +51,15 @@ class LaravelBooleanField(serializers.Field):
         return bool(value)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ORDER_ID},
+            {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        ],
+        "description": "An order id; a string of decimal digits is read as that number.",
+    }
+)
 class OrderIdField(serializers.Field):
     """A positive integer, or a string of decimal digits meaning one. Booleans and floats are not ids."""
 
@@ -94,12 +114,12 @@ class OrderIdListField(serializers.ListField):
         # ListField costs more than the push itself for 10,000 ids.
         child = cast(OrderIdField, self.child)
         ids: list[int] = []
-        errors: dict[int, Any] = {}
+        errors: dict[str, Any] = {}
         for index, item in enumerate(data):
             try:
                 ids.append(child.to_internal_value(item))
             except serializers.ValidationError as exc:
-                errors[index] = exc.detail
+                errors[str(index)] = exc.detail
         if errors:
             raise serializers.ValidationError(errors)
         return ids

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-import types
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from pypdf import PdfReader, PdfWriter
 
 from sendcloud_integration.models import BatchStatus, PushBatch, ShipmentState, StartedBy
 from tests.admin.conftest import login, make_batch, ship
@@ -119,60 +120,73 @@ def test_batches_are_read_only(superuser: User, running: PushBatch) -> None:
 
 @pytest.fixture
 def label_batch(shop: Shop) -> PushBatch:
-    return make_batch(shop, create_label=True, status=BatchStatus.COMPLETED, queued_orders=1)
+    return make_batch(shop, create_label=True, status=BatchStatus.COMPLETED, queued_orders=2)
 
 
 @pytest.fixture
-def without_pdf_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sendcloud_integration.pdf", None)  # import raises ModuleNotFoundError
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path)
+    return tmp_path
 
 
-@pytest.fixture
-def fake_pdf_module(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    merged: list[Any] = []
-    module = types.ModuleType("sendcloud_integration.pdf")
-
-    def merge_pdfs(files: list[Any]) -> bytes:
-        merged.extend(files)
-        return b"%PDF-1.7 merged"
-
-    module.merge_pdfs = merge_pdfs  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sendcloud_integration.pdf", module)
-    return merged
+def one_page_pdf(width: int) -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=width, height=100)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
-def test_labels_without_the_pdf_module_say_so(
-    superuser: User, label_batch: PushBatch, without_pdf_module: None
+def store_label(media: Path, name: str, content: bytes) -> str:
+    path = media / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return name
+
+
+def labels_url(batch: PushBatch) -> str:
+    return reverse("admin:sendcloud_integration_pushbatch_labels", args=[batch.pk])
+
+
+def test_labels_are_merged_into_one_pdf_in_order_number_order(
+    superuser: User, shop: Shop, label_batch: PushBatch, media: Path
 ) -> None:
+    for number, width in (("ORD-B", 200), ("ORD-A", 100)):
+        name = store_label(media, f"labels/{number}.pdf", one_page_pdf(width))
+        ship(OrderFactory(shop=shop, order_number=number), ShipmentState.LABELLED, batch=label_batch, label_file=name)
     client = login(superuser)
     html = client.get(change_url(label_batch)).content.decode()
-    assert "Merged label PDFs are not available in this installation yet." in html
-    response = client.get(reverse("admin:sendcloud_integration_pushbatch_labels", args=[label_batch.pk]))
-    assert response.status_code == 302
-    [message] = [str(m) for m in get_messages(response.wsgi_request)]
-    assert "not available yet" in message
+    assert f'href="{labels_url(label_batch)}">Download all labels (PDF)</a>' in html
 
-
-def test_labels_are_merged_into_one_pdf(
-    superuser: User, shop: Shop, label_batch: PushBatch, fake_pdf_module: list[Any]
-) -> None:
-    order = OrderFactory(shop=shop)
-    ship(order, ShipmentState.LABELLED, batch=label_batch, label_file="labels/2026/11/a.pdf")
-    client = login(superuser)
-    html = client.get(change_url(label_batch)).content.decode()
-    url = reverse("admin:sendcloud_integration_pushbatch_labels", args=[label_batch.pk])
-    assert f'href="{url}">Download all labels (PDF)</a>' in html
-    response = client.get(url)
+    response = client.get(labels_url(label_batch))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert response.content == b"%PDF-1.7 merged"
-    assert [f.name for f in fake_pdf_module] == ["labels/2026/11/a.pdf"]
+    assert f'filename="labels-{label_batch.pk}.pdf"' in response["Content-Disposition"]
+    merged = PdfReader(io.BytesIO(b"".join(response.streaming_content)))
+    assert [int(page.mediabox.width) for page in merged.pages] == [100, 200]  # ORD-A, then ORD-B
 
 
-def test_labels_of_a_batch_without_any(superuser: User, label_batch: PushBatch, fake_pdf_module: list[Any]) -> None:
-    response = login(superuser).get(reverse("admin:sendcloud_integration_pushbatch_labels", args=[label_batch.pk]))
+def test_unreadable_label_is_a_message_not_a_broken_pdf(
+    superuser: User, shop: Shop, label_batch: PushBatch, media: Path
+) -> None:
+    name = store_label(media, "labels/bad.pdf", b"not a pdf at all")
+    ship(OrderFactory(shop=shop), ShipmentState.LABELLED, batch=label_batch, label_file=name)
+    ship(OrderFactory(shop=shop), ShipmentState.LABELLED, batch=label_batch, label_file="labels/missing.pdf")
+    response = login(superuser).get(labels_url(label_batch))
+    assert response.status_code == 302
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "could not be read" in message
+
+
+def test_labels_of_a_batch_without_any(superuser: User, label_batch: PushBatch) -> None:
+    response = login(superuser).get(labels_url(label_batch))
     assert response.status_code == 302
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["This batch has no labels yet."]
+
+
+def test_labels_need_view_permission(db: None, label_batch: PushBatch) -> None:
+    nobody = User.objects.create_user("plain", "p@example.com", "pw-plain-123456", is_staff=True)
+    assert login(nobody).get(labels_url(label_batch)).status_code == 403
 
 
 def test_batch_page_queries_do_not_grow_with_chunks(superuser: User, shop: Shop) -> None:

@@ -42,7 +42,7 @@ def test_twenty_concurrent_overlapping_pushes_queue_each_order_once(settings: An
             response = client.post(PUSH_URL, {"create_label": False, "order_ids": requests[index]}, format="json")
             assert response.status_code == 200, response.content
             answers[index] = response.json()
-        except BaseException as exc:  # noqa: BLE001 - reported below, on the main thread
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -69,7 +69,7 @@ class Process:
 
     def start(self, timeout: float = 30) -> Process:
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own executables, fixed arguments
+        self.popen = subprocess.Popen(
             self.argv, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
         if self.ready_marker:
@@ -126,8 +126,18 @@ class Stack:
         process = Process(
             name=name,
             argv=[
-                str(BIN / "celery"), "-A", "wemasy", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency),
-                "--without-mingle", "--without-gossip", "-n", f"{name}@%h",
+                str(BIN / "celery"),
+                "-A",
+                "wemasy",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"{name}@%h",
             ],
             env=self.env,
             log_path=self.tmp / f"{name}.log",
@@ -139,8 +149,16 @@ class Stack:
     def beat(self) -> Process:
         process = Process(
             name="beat",
-            argv=[str(BIN / "celery"), "-A", "wemasy", "beat", "--loglevel", "INFO",
-                  "--schedule", str(self.tmp / "beat-schedule")],
+            argv=[
+                str(BIN / "celery"),
+                "-A",
+                "wemasy",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.tmp / "beat-schedule"),
+            ],
             env=self.env,
             log_path=self.tmp / "beat.log",
             ready_marker="beat: Starting",
@@ -167,11 +185,16 @@ def stack_settings() -> dict[str, str]:
 
 @pytest.fixture
 def stack(
-    transactional_db: None, sandbox: SandboxServer, tmp_path: Path, stack_settings: dict[str, str],
+    transactional_db: None,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    stack_settings: dict[str, str],
     request: pytest.FixtureRequest,
+    settings: Any,
 ) -> Iterator[Stack]:
     import redis
 
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # the test reads the label files the worker stores
     database_url = _with_db(os.environ["DATABASE_URL"], connection.settings_dict["NAME"])
     cache_url = os.environ["REDIS_URL"]
     cache_db = int(urlsplit(cache_url).path.strip("/") or 0)
@@ -198,6 +221,8 @@ def stack(
         "SENDCLOUD_STALE_AFTER_SECONDS": "6",
         "SENDCLOUD_SWEEP_INTERVAL_SECONDS": "2",
         "SENDCLOUD_LABEL_POLL_SECONDS": "0.3",
+        "SENDCLOUD_LABEL_POLL_MAX_SECONDS": "1",
+        "SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS": "5",
         "API_RATE_LIMIT_PER_MINUTE": "1000",
         "MEDIA_ROOT": str(tmp_path / "media"),
         "VAR_DIR": str(tmp_path / "var"),
@@ -208,8 +233,16 @@ def stack(
     stack = Stack(sandbox=sandbox, web_url=f"http://127.0.0.1:{port}", env=env, tmp=tmp_path)
     web = Process(
         name="web",
-        argv=[str(BIN / "gunicorn"), "wemasy.wsgi", "--bind", f"127.0.0.1:{port}",
-              "--workers", env.get("WEB_CONCURRENCY", "2"), "--timeout", "60"],
+        argv=[
+            str(BIN / "gunicorn"),
+            "wemasy.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--timeout",
+            "60",
+        ],
         env=env,
         log_path=tmp_path / "web.log",
     ).start()

@@ -15,7 +15,7 @@ from sendcloud_sandbox.server import SandboxServer
 from tests.factories import SendcloudIntegrationFactory, ShopFactory, issue_token
 from tests.integration.conftest import Stack, requires_stack, wait_for
 from tests.integration.helpers import push, wait_until_finished
-from webshop.demo import make_orders
+from webshop.demo import Kind, make_orders
 from webshop.models import Shop
 
 pytestmark = [requires_stack, pytest.mark.integration]
@@ -46,11 +46,41 @@ def test_thousand_orders_without_faults(stack: Stack) -> None:
     assert sandbox_429s(stack.sandbox) == 0
 
 
+def test_one_invalid_order_per_chunk_fails_alone_with_sendclouds_message(stack: Stack) -> None:
+    stack.worker()
+    shop, token = demo_shop("invalid")
+    kinds = [Kind.NORMAL] * 100
+    kinds[37] = Kind.INVALID  # a Dutch postal code cut short: our pre-check passes it, Sendcloud does not
+    orders = make_orders(shop, 1000, kinds=kinds)
+
+    answer = push(stack, token, [o.pk for o in orders])
+
+    batch = wait_until_finished(answer["batch"]["id"], timeout=120)
+    assert (batch.status, batch.pushed_count, batch.failed_count) == (BatchStatus.COMPLETED_WITH_ERRORS, 990, 10)
+    failed = OrderShipment.objects.filter(batch=batch, state=ShipmentState.FAILED).select_related("order")
+    assert sorted(f.order.order_number for f in failed) == sorted(o.order_number for o in orders[37::100])
+    for shipment in failed:
+        assert shipment.failed_phase == "push"
+        assert "Enter a valid Dutch postal code" in shipment.last_error
+        assert "postal_code" in shipment.last_error
+    assert upsert_requests(stack.sandbox) == 20  # each chunk: one refused request, one resubmission
+    assert stack.sandbox.snapshot(include_items=False)["orders"]["count"] == 990
+    assert stack.sandbox.snapshot(include_items=False)["duplicate_labels"] == 0
+
+
+def upsert_requests(sandbox: SandboxServer) -> int:
+    return sum(1 for r in sandbox.request_log() if r["method"] == "POST" and r["path"] == "/api/v3/orders")
+
+
 class TestFaultySendcloud:
     @pytest.fixture
     def stack_settings(self) -> dict[str, str]:
         # Chunks of 10 make ~100 upserts, enough for every fault kind to show up at a 20% rate.
-        return {"SENDCLOUD_CHUNK_SIZE": "10", "SENDCLOUD_UNSAFE_PER_MINUTE": "1000", "SENDCLOUD_UNSAFE_PER_SECOND": "50"}
+        return {
+            "SENDCLOUD_CHUNK_SIZE": "10",
+            "SENDCLOUD_UNSAFE_PER_MINUTE": "1000",
+            "SENDCLOUD_UNSAFE_PER_SECOND": "50",
+        }
 
     def test_thousand_orders_with_a_fifth_of_the_answers_faulty(self, stack: Stack) -> None:
         # All transport faults, 20% of answers: 429s, 5xx with HTML or empty bodies, slow answers,

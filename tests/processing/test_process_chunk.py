@@ -172,7 +172,9 @@ def test_refused_credentials_fail_at_once_and_disconnect(
         responses.POST,
         ORDERS_URL,
         status=status,
-        json={"errors": [{"status": str(status), "code": "authentication_failed", "detail": "Invalid username/password."}]},
+        json={
+            "errors": [{"status": str(status), "code": "authentication_failed", "detail": "Invalid username/password."}]
+        },
     )
 
     outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
@@ -254,11 +256,15 @@ def test_spent_budget_hands_the_chunk_back_without_an_attempt(
     shop: Shop, integration: SendcloudIntegration, django_assert_max_num_queries: Any
 ) -> None:
     batch = queue(shop, [OrderFactory(shop=shop) for _ in range(3)])
-    with mock.patch("sendcloud_integration.budget.take", return_value=5.0) as take:
-        # Cheap while waiting: no orders loaded, no payloads built.
-        with django_assert_max_num_queries(8):
-            outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
-    take.assert_called_once()
+    # Cheap while waiting: no orders loaded, no payloads built.
+    with (
+        mock.patch("sendcloud_integration.budget.peek", return_value=5.0) as peek,
+        mock.patch("sendcloud_integration.budget.take") as take,
+        django_assert_max_num_queries(8),
+    ):
+        outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    peek.assert_called_once()
+    take.assert_not_called()
     assert outcome.retry_in is not None
     assert 5.0 <= outcome.retry_in <= 6.0
     assert outcome.counts_attempt is False
@@ -267,3 +273,18 @@ def test_spent_budget_hands_the_chunk_back_without_an_attempt(
     chunk = PushChunk.objects.get(batch=batch)
     assert (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 0)
     assert OrderShipment.objects.filter(batch=batch, attempts=0).count() == 3
+
+
+@responses.activate
+def test_slot_lost_between_look_and_take_hands_back_without_counting(
+    shop: Shop, integration: SendcloudIntegration
+) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop) for _ in range(2)])
+    with (
+        mock.patch("sendcloud_integration.budget.peek", return_value=0.0),
+        mock.patch("sendcloud_integration.budget.take", return_value=0.7),
+    ):
+        outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert (outcome.counts_attempt, len(responses.calls)) == (False, 0)
+    assert states(batch) == {ShipmentState.QUEUED: 2}
+    assert OrderShipment.objects.filter(batch=batch, attempts=0).count() == 2

@@ -209,7 +209,10 @@ def test_dutch_postal_code_is_checked_like_sendcloud_does() -> None:
             },
             "payment_details": {"total_price": {"value": 1, "currency": "EUR"}, "status": {"code": "paid"}},
             "shipping_address": {
-                "name": "A", "address_line_1": "Straat 1", "postal_code": postal_code, "city": "X",
+                "name": "A",
+                "address_line_1": "Straat 1",
+                "postal_code": postal_code,
+                "city": "X",
                 "country_code": country,
             },
         }

@@ -53,6 +53,22 @@ def test_redis_checks_every_window(redis_store: RedisStore) -> None:
 
 
 @requires_redis
+def test_peek_looks_without_taking(redis_store: RedisStore) -> None:
+    windows = [Window(60, 1)]
+    assert redis_store.take("peek", windows, consume=False) == 0.0
+    assert redis_store.take("peek", windows, consume=False) == 0.0
+    assert redis_store.take("peek", windows) == 0.0
+    assert redis_store.take("peek", windows, consume=False) > 0
+
+
+def test_file_store_peek_looks_without_taking(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    assert store.take("k", [Window(60, 1)], consume=False) == 0.0
+    assert store.take("k", [Window(60, 1)]) == 0.0
+    assert store.take("k", [Window(60, 1)], consume=False) > 0
+
+
+@requires_redis
 def test_accounts_have_separate_budgets(redis_store: RedisStore) -> None:
     windows = [Window(60, 1)]
     assert redis_store.take("a", windows) == 0.0
