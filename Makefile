@@ -23,9 +23,9 @@ install: $(STAMP)
 run: install
 	@mkdir -p var
 	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py seed_demo --port $(PORT)
+	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py seed_demo --port $(PORT) --sandbox-url http://127.0.0.1:$(SANDBOX_PORT)/api
 	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api PATH=$(CURDIR)/$(BIN):$$PATH \
-	  PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho -f Procfile.dev start
+	  WEB_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho -f Procfile.dev start
 
 # Uses PostgreSQL and Redis when they answer on localhost (as in CI); SQLite otherwise, and the
 # tests that need them say so when they are skipped.

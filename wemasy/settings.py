@@ -198,6 +198,10 @@ else:
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "store_processed": False,
     }
+    if CELERY_BROKER_URL == "filesystem://":
+        # The filesystem broker and result store need their folders before any process starts.
+        for folder in ("queue", "control", "processed", "results"):
+            (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
 CELERY_VISIBILITY_TIMEOUT: int = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     CELERY_BROKER_TRANSPORT_OPTIONS_DEFAULT if not REDIS_URL else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
