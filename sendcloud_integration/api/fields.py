@@ -25,7 +25,7 @@ _FALSE = (False, 0, "0", "false")
             {"type": "integer", "enum": [0, 1]},
             {"type": "string", "enum": ["0", "1", "true", "false"]},
         ],
-        "description": "A boolean; 1/0, \"1\"/\"0\" and \"true\"/\"false\" are accepted too.",
+        "description": 'A boolean; 1/0, "1"/"0" and "true"/"false" are accepted too.',
     }
 )
 class LaravelBooleanField(serializers.Field):

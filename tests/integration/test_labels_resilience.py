@@ -77,9 +77,7 @@ class TestFaultyLabels:
         return {**FAST_READS, "SENDCLOUD_UNSAFE_PER_MINUTE": "2000", "SENDCLOUD_UNSAFE_PER_SECOND": "100"}
 
     def test_labels_with_a_fifth_of_the_answers_faulty(self, stack: Stack) -> None:
-        stack.sandbox.update_config(
-            timeout_seconds=3, slow_seconds=0.3, unsafe_per_minute=2000, unsafe_per_second=100
-        )
+        stack.sandbox.update_config(timeout_seconds=3, slow_seconds=0.3, unsafe_per_minute=2000, unsafe_per_second=100)
         # 20% faults everywhere, and on label requests "commit then time out" in particular: the
         # labels are made but the answer never comes, so only a look-up can tell.
         stack.sandbox.set_faults(
@@ -107,7 +105,9 @@ class TestFaultyLabels:
 
 def test_worker_killed_while_labels_are_requested_then_restarted(stack: Stack) -> None:
     # Slow label requests keep the worker inside create-labels-async when it is killed.
-    stack.sandbox.set_faults({"POST /orders/create-labels-async": [{"kind": "slow", "probability": 1.0, "seconds": 1.0}]})
+    stack.sandbox.set_faults(
+        {"POST /orders/create-labels-async": [{"kind": "slow", "probability": 1.0, "seconds": 1.0}]}
+    )
     worker = stack.worker()
     stack.beat()
     shop, token = label_shop("killed-labels")
