@@ -35,7 +35,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SECRET_KEY=lint DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 typecheck: install
 	DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,27 @@ def peek(*, public_key: str, kind: Kind) -> float:
     if not settings.SENDCLOUD_BUDGET_ENABLED:
         return 0.0
     return store().take(f"{account_key(public_key)}:{kind}", windows(kind), consume=False)
+
+
+def acquire(*, public_key: str, kind: Kind, consume: bool = True) -> float:
+    """Take (or, with ``consume=False``, look for) a slot, sleeping through short waits.
+
+    A wait of at most ``SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS`` (the per-second burst window) is
+    slept through in the worker, up to twice that in all: re-scheduling the task for it would cost a
+    broker round trip and a countdown message, and a worker holding many countdown messages is
+    exactly the situation in which Celery workers are known to stop fetching work. Longer waits
+    (the per-minute window) are returned, and the caller re-schedules itself without holding its
+    worker. Returns 0.0 when the slot was granted (or is free), else the seconds still to wait.
+    """
+    limit = settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS
+    slept = 0.0
+    while True:
+        wait = take(public_key=public_key, kind=kind) if consume else peek(public_key=public_key, kind=kind)
+        if not wait or wait > limit or slept + wait > 2 * limit:
+            return wait
+        pause = wait + random.uniform(0, 0.05)  # spread processes that were told the same wait
+        time.sleep(pause)
+        slept += pause
 
 
 def reset_store() -> None:

@@ -202,7 +202,7 @@ def _push_phase(
     # not a chunk's worth of queries and payload building. The slot itself is taken just before
     # sending (below), so the time spent preparing never sits between grant and request.
     if needs_upsert.exists():
-        wait = budget.peek(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE, consume=False)
         if wait:
             return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
     rows = list(
@@ -237,7 +237,7 @@ def _push_phase(
 
     pushed = 0
     while pending:
-        wait = budget.take(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
         batch_rows = list(pending.values())

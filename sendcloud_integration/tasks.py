@@ -7,6 +7,7 @@ finds its work done, or its chunk claimed, and changes nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -14,6 +15,9 @@ from celery import Task, shared_task
 
 from sendcloud_integration import processing, services
 from sendcloud_integration import sweep as sweeping
+from sendcloud_integration.models import PushBatch
+
+logger = logging.getLogger(__name__)
 
 TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
 
@@ -36,7 +40,11 @@ def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int
 @shared_task(**TASK_OPTIONS)
 def finish_batch(batch_id: str) -> dict[str, Any]:
     """The chord callback: re-read the batch's rows and store its totals and final status."""
-    batch = services.finish_batch(batch_id=uuid.UUID(batch_id))
+    try:
+        batch = services.finish_batch(batch_id=uuid.UUID(batch_id))
+    except PushBatch.DoesNotExist:
+        logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
+        return {"status": "deleted"}
     return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
 
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,8 @@ def stack(
         "CELERY_BROKER_URL": broker_url,
         "CELERY_RESULT_BACKEND": broker_url,
         "CELERY_VISIBILITY_TIMEOUT": "20",
+        # A queue of its own: nothing a previous test left behind can reach this test's workers.
+        "CELERY_QUEUE": f"it-{uuid.uuid4().hex[:12]}",
         "SENDCLOUD_API_BASE_URL": sandbox.url,
         "SENDCLOUD_BUDGET_ENABLED": "1",
         "SENDCLOUD_READ_TIMEOUT": "2",

@@ -277,8 +277,9 @@ def test_spent_budget_hands_the_chunk_back_without_an_attempt(
 
 @responses.activate
 def test_slot_lost_between_look_and_take_hands_back_without_counting(
-    shop: Shop, integration: SendcloudIntegration
+    shop: Shop, integration: SendcloudIntegration, settings: Any
 ) -> None:
+    settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 0  # no sleeping through the wait in this test
     batch = queue(shop, [OrderFactory(shop=shop) for _ in range(2)])
     with (
         mock.patch("sendcloud_integration.budget.peek", return_value=0.0),
@@ -288,3 +289,12 @@ def test_slot_lost_between_look_and_take_hands_back_without_counting(
     assert (outcome.counts_attempt, len(responses.calls)) == (False, 0)
     assert states(batch) == {ShipmentState.QUEUED: 2}
     assert OrderShipment.objects.filter(batch=batch, attempts=0).count() == 2
+
+
+def test_finish_callback_for_a_deleted_batch_is_harmless(shop: Shop, integration: SendcloudIntegration) -> None:
+    from sendcloud_integration import tasks
+
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    batch_id = str(batch.pk)
+    batch.delete()
+    assert tasks.finish_batch.run(batch_id) == {"status": "deleted"}

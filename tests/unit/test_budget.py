@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -120,3 +121,28 @@ def test_budget_uses_documented_limits_and_hides_the_key(settings: Any, tmp_path
 def test_disabled_budget_always_grants(settings: Any) -> None:
     settings.SENDCLOUD_BUDGET_ENABLED = False
     assert all(budget.take(public_key="k", kind=Kind.UNSAFE) == 0.0 for _ in range(500))
+
+
+def test_acquire_sleeps_through_a_short_wait(settings: Any) -> None:
+    settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 2
+    with (
+        mock.patch.object(budget, "take", side_effect=[0.3, 0.0]) as take,
+        mock.patch.object(budget.time, "sleep") as sleep,
+    ):
+        assert budget.acquire(public_key="k", kind=Kind.UNSAFE) == 0.0
+    assert take.call_count == 2
+    assert 0.3 <= sleep.call_args.args[0] <= 0.35
+
+
+def test_acquire_hands_a_long_wait_back_without_sleeping(settings: Any) -> None:
+    settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 2
+    with mock.patch.object(budget, "take", return_value=45.0), mock.patch.object(budget.time, "sleep") as sleep:
+        assert budget.acquire(public_key="k", kind=Kind.UNSAFE) == 45.0
+    sleep.assert_not_called()
+
+
+def test_acquire_stops_sleeping_after_twice_the_limit(settings: Any) -> None:
+    settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 1
+    with mock.patch.object(budget, "take", return_value=0.9), mock.patch.object(budget.time, "sleep") as sleep:
+        assert budget.acquire(public_key="k", kind=Kind.UNSAFE) == 0.9
+    assert sleep.call_count == 2  # 0.9 + 0.9 ≤ 2 × 1; a third would pass it
