@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -438,25 +438,8 @@ class PushBatchAdmin(admin.ModelAdmin):
         ),
         ("Times", {"fields": ("created_at", "started_at", "finished_at")}),
     )
-    readonly_fields = (
-        "id",
-        "shop",
-        "status_badge",
-        "progress",
-        "create_label",
-        "started_by_detail",
-        "labels",
-        "order_links",
-        "requested_orders",
-        "new_orders",
-        "retry_orders",
-        "skipped_orders",
-        "queued_orders",
-        "total_chunks",
-        "created_at",
-        "started_at",
-        "finished_at",
-    )
+    # A batch is a record of what happened: everything on its page is read-only.
+    readonly_fields = tuple(name for _, options in fieldsets for name in cast(tuple[str, ...], options["fields"]))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PushBatch]:
         return dashboard.with_progress(super().get_queryset(request))
