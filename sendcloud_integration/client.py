@@ -30,12 +30,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -54,6 +55,14 @@ UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Batch limits of the v3 endpoints (spec: v3/orders, v3/ship-an-order).
 MAX_ORDERS_PER_UPSERT: Final = 100
 MAX_ORDERS_PER_LABEL_REQUEST: Final = 20
+#: ``GET /v3/shipments``: ``page_size`` is 1..100, and the ``shipment_uuids`` and ``ids`` filters take at
+#: most 100 ids each (spec: v3/shipments).
+MAX_SHIPMENTS_PAGE_SIZE: Final = 100
+MAX_IDS_PER_SHIPMENT_FILTER: Final = 100
+#: ``GET /v3/parcel-documents/{type}``: ``parcels`` holds 1 to 20 parcel ids (spec: v3/parcel-documents).
+MAX_PARCELS_PER_DOCUMENT_REQUEST: Final = 20
+#: The ``paper_size`` enum of the parcel-documents endpoints. A6 is a label's own size: one label a page.
+PAPER_SIZES: Final = frozenset({"A4", "A5", "A6"})
 
 #: The Orders API answers this 400 when another request is still working on one of the batch's order ids.
 #: The whole batch was rolled back, so it is safe — and necessary — to send it again later.
@@ -315,6 +324,14 @@ class ShipmentInfo:
         return failed[0].status_message or "The carrier refused the shipment (announcement failed)."
 
 
+@dataclass(frozen=True)
+class ShipmentPage:
+    """One page of ``GET /v3/shipments``. ``next_cursor`` is set when the ``Link`` header names a next page."""
+
+    shipments: list[ShipmentInfo]
+    next_cursor: str | None = None
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The interface
 # --------------------------------------------------------------------------------------------------------------
@@ -346,7 +363,20 @@ class SendcloudBackend(Protocol):
 
     def find_orders(self, *, order_id: str, integration_id: int | None = None) -> list[dict[str, Any]]: ...
 
+    def list_shipments(
+        self,
+        *,
+        shipment_ids: Sequence[str] = (),
+        parcel_ids: Sequence[str] = (),
+        order_number: str | None = None,
+        integration_id: int | None = None,
+        page_size: int = MAX_SHIPMENTS_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> ShipmentPage: ...
+
     def download_label(self, parcel_id: str) -> bytes: ...
+
+    def download_labels(self, parcel_ids: Sequence[str], *, paper_size: str = "A6") -> bytes: ...
 
     def list_integrations(self) -> list[dict[str, Any]]: ...
 
@@ -512,6 +542,22 @@ class _Malformed(Exception):
     """Raised by a response parser: Sendcloud answered 2xx, but not in the shape the spec promises."""
 
 
+@dataclass(frozen=True)
+class _Paged:
+    """What a parser of a paginated list receives: the decoded body and the ``Link`` header's next URL."""
+
+    body: Any
+    next_url: str | None
+
+
+def _cursor_of(url: str | None) -> str | None:
+    """The ``cursor`` query value of a ``Link`` URL; None without one (nothing more to follow)."""
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("cursor")
+    return values[0] if values and values[0] else None
+
+
 def _data_of(body: Any, kind: type) -> Any:
     """``body["data"]`` of the expected type, or :class:`_Malformed`."""
     data = body.get("data") if isinstance(body, dict) else None
@@ -535,9 +581,11 @@ class SendcloudV3Client:
         "create_labels": UNSAFE,
         "get_shipment": SAFE,
         "find_shipments": SAFE,
+        "list_shipments": SAFE,
         "get_order": SAFE,
         "find_orders": SAFE,
         "download_label": SAFE,
+        "download_labels": SAFE,
         "list_integrations": SAFE,
     }
 
@@ -595,17 +643,20 @@ class SendcloudV3Client:
         path: str,
         parse: Callable[[Any], T],
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
         body: Any = None,
         pdf: bool = False,
+        paged: bool = False,
         not_found_is_transient: bool = False,
         orders_batch_size: int | None = None,
     ) -> T:
         """One HTTP attempt: send it, turn the answer into ``parse(body)`` or a typed error, record it once.
 
-        ``parse`` receives the decoded JSON (or the raw bytes when ``pdf``). A 2xx that cannot be decoded or
-        parsed is transient — and uncertain for unsafe methods, because Sendcloud did answer 2xx. The check
-        happens before the call is recorded, so the call log shows the malformed answer as an error.
+        ``parse`` receives the decoded JSON (or the raw bytes when ``pdf``; a :class:`_Paged` with the body and
+        the ``Link`` header's next URL when ``paged``). A list value in ``params`` is sent as the parameter
+        repeated, OpenAPI's default for query arrays. A 2xx that cannot be decoded or parsed is transient —
+        and uncertain for unsafe methods, because Sendcloud did answer 2xx. The check happens before the call
+        is recorded, so the call log shows the malformed answer as an error.
         """
         unsafe = method in UNSAFE_METHODS
         headers = {"Accept": "application/pdf" if pdf else "application/json", "User-Agent": "wemasy-sendcloud/1"}
@@ -659,14 +710,16 @@ class SendcloudV3Client:
                 not_found_is_transient=not_found_is_transient,
                 orders_batch_size=orders_batch_size,
             )
-            result = self._parse(method, path, response, parse, pdf=pdf)
+            result = self._parse(method, path, response, parse, pdf=pdf, paged=paged)
         except SendcloudError as exc:
             self._record(CallRecord(method, path, response.status_code, duration, _excerpt(exc.message)))
             raise
         self._record(CallRecord(method, path, response.status_code, duration, ""))
         return result
 
-    def _parse(self, method: str, path: str, response: requests.Response, parse: Callable[[Any], T], *, pdf: bool) -> T:
+    def _parse(
+        self, method: str, path: str, response: requests.Response, parse: Callable[[Any], T], *, pdf: bool, paged: bool
+    ) -> T:
         status = response.status_code
         if pdf:
             if not response.content.startswith(b"%PDF"):
@@ -677,6 +730,8 @@ class SendcloudV3Client:
                 )
             return parse(response.content)
         try:
+            if paged:
+                return parse(_Paged(body=response.json(), next_url=response.links.get("next", {}).get("url")))
             return parse(response.json())
         except (ValueError, KeyError, TypeError, _Malformed):
             raise TransientError(
@@ -940,6 +995,51 @@ class SendcloudV3Client:
 
         return self._call("GET", "/v3/shipments", parse, params=params)
 
+    def list_shipments(
+        self,
+        *,
+        shipment_ids: Sequence[str] = (),
+        parcel_ids: Sequence[str] = (),
+        order_number: str | None = None,
+        integration_id: int | None = None,
+        page_size: int = MAX_SHIPMENTS_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> ShipmentPage:
+        """One page of ``GET /v3/shipments``: the statuses of many shipments for the price of one GET.
+
+        ``shipment_ids`` and ``parcel_ids`` become the spec's comma-separated ``shipment_uuids`` and ``ids``
+        filters (at most 100 each), so polling a whole chunk's labels costs one request instead of one per
+        order. Pagination is by cursor: pass the page's ``next_cursor`` back, with the same filters, for the
+        next page. Without any filter this lists the whole account, which is refused here — the callers
+        poll and look up, they never mean to scan.
+        """
+        if not 1 <= page_size <= MAX_SHIPMENTS_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1 to {MAX_SHIPMENTS_PAGE_SIZE}, got {page_size}.")
+        params: dict[str, str | Sequence[str]] = {"page_size": str(page_size)}
+        for name, ids in (("shipment_uuids", shipment_ids), ("ids", parcel_ids)):
+            if isinstance(ids, str):
+                raise TypeError(f"{name} takes a sequence of ids, not one string.")
+            if len(ids) > MAX_IDS_PER_SHIPMENT_FILTER:
+                raise ValueError(f"{name} takes at most {MAX_IDS_PER_SHIPMENT_FILTER} ids, got {len(ids)}.")
+            if any(not str(i) or "," in str(i) for i in ids):
+                raise ValueError(f"{name} got an empty id or one containing a comma.")
+            if ids:
+                params[name] = ",".join(str(i) for i in ids)
+        if order_number:
+            params["order_number"] = order_number
+        if integration_id is not None:
+            params["integration_id"] = str(integration_id)
+        if len(params) == 1:
+            raise ValueError("list_shipments needs at least one filter.")
+        if cursor:
+            params["cursor"] = cursor
+
+        def parse(answer: _Paged) -> ShipmentPage:
+            shipments = [parse_shipment(item) for item in _data_of(answer.body, list) if isinstance(item, dict)]
+            return ShipmentPage(shipments=shipments, next_cursor=_cursor_of(answer.next_url))
+
+        return self._call("GET", "/v3/shipments", parse, params=params, paged=True)
+
     def download_label(self, parcel_id: str) -> bytes:
         """``GET /v3/parcels/{id}/documents/label`` as PDF. Anything that is not a PDF is retried later."""
 
@@ -947,6 +1047,34 @@ class SendcloudV3Client:
             return content
 
         return self._call("GET", f"/v3/parcels/{parcel_id}/documents/label", parse, pdf=True)
+
+    def download_labels(self, parcel_ids: Sequence[str], *, paper_size: str = "A6") -> bytes:
+        """``GET /v3/parcel-documents/label?parcels=…``: the labels of 1 to 20 parcels as one PDF.
+
+        One GET instead of one per parcel. ``parcels`` is an integer array in the spec, sent the OpenAPI
+        default way (the parameter repeated). ``paper_size`` A6 (a label's own size) asks for one label a
+        page. The spec does not promise the pages' order or count, so the caller must check them before
+        it hands a page to an order (see ``labels``); anything that is not a PDF is retried later, as for
+        :meth:`download_label`.
+        """
+        if isinstance(parcel_ids, str):
+            raise TypeError("download_labels takes a sequence of parcel ids, not one string.")
+        if not 1 <= len(parcel_ids) <= MAX_PARCELS_PER_DOCUMENT_REQUEST:
+            raise ValueError(
+                f"download_labels takes 1 to {MAX_PARCELS_PER_DOCUMENT_REQUEST} parcels, got {len(parcel_ids)}."
+            )
+        ids = [str(p) for p in parcel_ids]
+        if not all(i.isdigit() for i in ids):
+            raise ValueError("download_labels takes integer parcel ids (the spec types them as integers).")
+        if paper_size not in PAPER_SIZES:
+            raise ValueError(f"paper_size must be one of {sorted(PAPER_SIZES)}, got {paper_size!r}.")
+
+        def parse(content: bytes) -> bytes:
+            return content
+
+        return self._call(
+            "GET", "/v3/parcel-documents/label", parse, params={"parcels": ids, "paper_size": paper_size}, pdf=True
+        )
 
     # -- account -----------------------------------------------------------------------------------------------
 

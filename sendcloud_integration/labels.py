@@ -7,8 +7,16 @@ LABELLING. The work, per run:
 1. PUSHED rows that want a label become LABEL_QUEUED (orders already in Sendcloud arrive there directly).
 2. Rows that carry evidence of an earlier label request are **resolved first** (see below).
 3. LABEL_QUEUED rows are sent to ``POST /v3/orders/create-labels-async`` in groups of at most 20.
-4. LABELLING rows whose shipment is known are polled with ``GET /v3/shipments/{id}``; a ready label is
-   downloaded and stored, a carrier refusal or a label that never comes fails the order (phase LABEL).
+4. LABELLING rows whose shipment is known are polled — a hundred at a time with
+   ``GET /v3/shipments?shipment_uuids=…`` (a lone row with ``GET /v3/shipments/{id}``); a carrier
+   refusal or a label that never comes fails the order (phase LABEL).
+5. Ready labels are downloaded twenty at a time with ``GET /v3/parcel-documents/label?parcels=…``
+   (one A6 page per parcel), split into one PDF per order and stored. A document that does not match its
+   parcels page by page is not trusted: that group is fetched parcel by parcel instead.
+
+Why in bulk: Sendcloud allows 1000 GETs a minute per account but, at 20 orders per label request, some
+2000 orders' worth of label requests. One status GET and one PDF GET per order would make the GETs the
+bottleneck (about 500 labels a minute); shared reads cost well under 0.1 GETs per order instead.
 
 Anything that must wait — a spent request budget, a label still being made, a back-off after a transient
 error — hands the chunk back (``ChunkOutcome.retry_in``); only failures count against the chunk's
@@ -53,9 +61,11 @@ adopted; that errs on the side of no second label.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NoReturn, TypeVar
@@ -66,15 +76,20 @@ from django.core.files.base import ContentFile
 from django.db.models import Case, Value, When
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from pypdf import PageObject, PdfReader, PdfWriter
 
 from sendcloud_integration import budget, payloads, processing
 from sendcloud_integration.call_log import CallLog
 from sendcloud_integration.client import (
+    MAX_IDS_PER_SHIPMENT_FILTER,
     MAX_ORDERS_PER_LABEL_REQUEST,
+    MAX_PARCELS_PER_DOCUMENT_REQUEST,
+    MAX_SHIPMENTS_PAGE_SIZE,
     AuthenticationError,
     Conflict,
     LabelRequestResult,
     NotFound,
+    ParcelInfo,
     SendcloudError,
     SendcloudV3Client,
     ShipmentInfo,
@@ -102,6 +117,19 @@ _JUST_PUSHED = timedelta(minutes=10)
 _HEARTBEAT_SECONDS = 15.0
 #: A run hands its chunk back after this long, well within the task's soft time limit; it goes on later.
 _RUN_SECONDS = 120.0
+#: Shipments read per ``GET /v3/shipments`` when polling: the spec's largest page and id filter (100).
+_POLL_PAGE = min(MAX_SHIPMENTS_PAGE_SIZE, MAX_IDS_PER_SHIPMENT_FILTER)
+#: Labels are fetched in a label's own paper size, so a bulk document holds one label a page.
+LABEL_PAPER_SIZE = "A6"
+
+
+@dataclass(frozen=True)
+class _ReadyLabel:
+    """A row whose shipment is ready, and the parcel whose label it will store."""
+
+    row: OrderShipment
+    info: ShipmentInfo
+    parcel: ParcelInfo
 
 
 def label_phase(
@@ -198,6 +226,59 @@ def label_file_name(row: OrderShipment, parcel_id: str) -> str:
     return f"labels/{row.shop.slug}/{stem}.pdf"
 
 
+def split_label_pages(pdf: bytes, parcels: Sequence[ParcelInfo]) -> list[bytes] | None:
+    """Page *i* of a bulk label document as a one-page PDF for ``parcels[i]``; None when not to be trusted.
+
+    The parcel-documents spec documents neither the order nor the number of the pages, and a label on the
+    wrong order means a parcel sent to the wrong address. So the split is refused (None) when the
+    document cannot be read, when it has not exactly one page per parcel, or when a page shows another
+    parcel's tracking number but not its own. A page without readable text (a scanned carrier label)
+    cannot be checked that way and is taken in request order.
+    """
+    try:
+        reader = PdfReader(io.BytesIO(pdf))
+        if len(reader.pages) != len(parcels):
+            return None
+        files: list[bytes] = []
+        for index, page in enumerate(reader.pages):
+            if _shows_another_parcel(page, parcels, index):
+                return None
+            writer = PdfWriter()
+            writer.add_page(page)
+            out = io.BytesIO()
+            writer.write(out)
+            files.append(out.getvalue())
+    except Exception:  # pypdf raises many kinds of error on damaged input; each means "do not trust it"
+        logger.debug("bulk label document could not be split", exc_info=True)
+        return None
+    return files
+
+
+def count_pdf_pages(pdf: bytes) -> int:
+    """The number of pages of a PDF, or 0 when it cannot be read (a truncated or damaged download)."""
+    try:
+        return len(PdfReader(io.BytesIO(pdf)).pages)
+    except Exception:  # see split_label_pages
+        logger.debug("label document could not be read", exc_info=True)
+        return 0
+
+
+def _shows_another_parcel(page: PageObject, parcels: Sequence[ParcelInfo], index: int) -> bool:
+    """True when the page's text names another parcel of the document by tracking number, not its own."""
+    own = parcels[index].tracking_number
+    others = [p.tracking_number for p in parcels if p.tracking_number and p.tracking_number != own]
+    if not others:
+        return False
+    try:
+        text = page.extract_text() or ""
+    except Exception:  # text that cannot be extracted cannot contradict the order either
+        logger.debug("label page text could not be extracted", exc_info=True)
+        return False
+    if own and own in text:
+        return False
+    return any(number in text for number in others)
+
+
 class _Halt(Exception):
     """Stop everything in this run: the credentials were refused."""
 
@@ -241,13 +322,16 @@ class _LabelWork:
         self.unsafe_blocked = False
         self.safe_blocked = False
         self.polled_pending: list[int] = []
+        #: Rows whose label is ready, collected while polling and downloaded together at the end of the run.
+        self.ready: list[_ReadyLabel] = []
         self.rows: list[OrderShipment] = []
         self._last_heartbeat = self._started = time.monotonic()
 
     # -- the run ---------------------------------------------------------------------------------------
 
     def run(self, rows: list[OrderShipment]) -> None:
-        """Resolve rows with evidence, request labels for the clean ones, poll the known shipments."""
+        """Resolve rows with evidence, request labels for the clean ones, poll the known shipments, and
+        download the labels that are ready (in bulk, after every read, so they share their GETs)."""
         self.rows = rows
         to_resolve = [r for r in rows if _has_evidence(r) and not _known_current(r)]
         to_poll = [r for r in rows if _known_current(r)]
@@ -261,6 +345,7 @@ class _LabelWork:
             to_request.sort(key=lambda r: r.pk)
             accepted = self._request(to_request)
             self._poll(to_poll + accepted)
+            self._download(self.ready)
         except _Halt:
             self.wait = self.failure_wait = None  # every label row of the run has failed: nothing to come back for
             return
@@ -423,7 +508,7 @@ class _LabelWork:
             if self.unsafe_blocked or self._out_of_time():
                 break
             group = rows[start : start + MAX_ORDERS_PER_LABEL_REQUEST]
-            wait = budget.take(public_key=self.integration.public_key, kind=budget.Kind.UNSAFE)
+            wait = budget.acquire(public_key=self.integration.public_key, kind=budget.Kind.UNSAFE)
             if wait:
                 self.unsafe_blocked = True
                 self._wait_for(wait)
@@ -615,42 +700,177 @@ class _LabelWork:
     # -- 3. results ------------------------------------------------------------------------------------
 
     def _poll(self, rows: list[OrderShipment]) -> None:
-        if not rows:
+        """Read the state of the rows' shipments: one ``GET /v3/shipments`` per 100, not one GET per order.
+
+        GETs are the scarce budget here (1000 a minute for the account), so the rows that are due are read
+        in pages of ``shipment_uuids``; rows not due yet fill the pages' spare room for free. A lone row is
+        read with ``GET /v3/shipments/{id}``, which costs the same single GET.
+        """
+        candidates = [r for r in rows if r.state == ShipmentState.LABELLING and r.sendcloud_shipment_id]
+        if not candidates:
             return
         self._heartbeat(force=True)
-        for row in rows:
+        due_in = {row.pk: self._due_in(row) for row in candidates}
+        due = [r for r in candidates if due_in[r.pk] <= 0]
+        early = [r for r in candidates if due_in[r.pk] > 0]
+        room = -len(due) % _POLL_PAGE
+        polled = due + early[:room] if due else []
+        for row in early[len(polled) - len(due) :]:
+            self._wait_for(due_in[row.pk])
+        for start in range(0, len(polled), _POLL_PAGE):
             if self.safe_blocked or self._out_of_time():
                 break
-            if row.state != ShipmentState.LABELLING or not row.sendcloud_shipment_id:
-                continue
-            due_in = self._due_in(row)
-            if due_in > 0:
-                self._wait_for(due_in)
-                continue
+            page = polled[start : start + _POLL_PAGE]
+            if len(page) == 1:
+                self._poll_one(page[0])
+            else:
+                self._poll_many(page)
+
+    def _poll_one(self, row: OrderShipment) -> None:
+        try:
+            info = self._safe(row, partial(self.client.get_shipment, row.sendcloud_shipment_id))
+        except NotFound:
+            self._pending(row)  # saved asynchronously: not readable yet
+            return
+        except _Skip:
+            return
+        self._apply(row, info)
+
+    def _poll_many(self, rows: list[OrderShipment]) -> None:
+        """Up to 100 rows' shipments through the list endpoint, following its cursor if it pages.
+
+        A shipment missing from a filtered answer is not readable yet, exactly like a 404 on the shipment
+        itself. Should the answer hold shipments that were not asked for, the filter was not applied; then
+        nothing in it can be trusted to be complete, and the rows still unread are read one by one — as
+        they are when the list endpoint refuses the query (a 4xx other than 401/403).
+        """
+        wanted = list(dict.fromkeys(row.sendcloud_shipment_id for row in rows))
+        asked = set(wanted)
+        found: dict[str, ShipmentInfo] = {}
+        trusted = True
+        failure: TransientError | None = None
+        cursor: str | None = None
+        while True:
+            call = partial(self.client.list_shipments, shipment_ids=wanted, page_size=_POLL_PAGE, cursor=cursor)
             try:
-                info = self._safe(row, partial(self.client.get_shipment, row.sendcloud_shipment_id))
-            except NotFound:
-                self._pending(row)  # saved asynchronously: not readable yet
-                continue
+                page = self._read(rows, call)
             except _Skip:
-                continue
-            self._apply(row, info)
+                return  # the budget is spent: the rows stay due
+            except TransientError as exc:
+                failure = exc
+                break
+            except SendcloudError as exc:
+                logger.warning("batch=%s listing shipments failed (%s); reading them one by one", rows[0].batch_id, exc)
+                trusted = False
+                break
+            before = len(found)
+            for info in page.shipments:
+                if info.shipment_id in asked:
+                    found[info.shipment_id] = info
+                else:
+                    trusted = False
+            if not trusted:
+                logger.warning(
+                    "batch=%s GET /v3/shipments answered shipments that were not asked for; reading one by one",
+                    rows[0].batch_id,
+                )
+            if not trusted or page.next_cursor is None or len(found) == len(wanted) or len(found) == before:
+                break
+            cursor = page.next_cursor
+        unread: list[OrderShipment] = []
+        for row in rows:
+            shipment = found.get(row.sendcloud_shipment_id)
+            if shipment is not None:
+                self._apply(row, shipment)
+            elif failure is None and trusted:
+                self._pending(row)
+            else:
+                unread.append(row)
+        if failure is not None:
+            if unread:
+                self._read_failed(unread, failure)
+            return
+        for row in unread:
+            if self.safe_blocked or self._out_of_time():
+                break
+            self._poll_one(row)
 
     def _apply(self, row: OrderShipment, info: ShipmentInfo) -> None:
-        """Act on a shipment's state: store the ready label, fail a refusal, or keep waiting."""
+        """Act on a shipment's state: queue the ready label for download, fail a refusal, or keep waiting."""
         if info.failed_message is not None:
             self._count_failed(_fail([row], f"The carrier refused the shipment: {info.failed_message}"))
         elif info.is_cancelled:
             self._count_failed(_fail([row], "The shipment was cancelled in Sendcloud before its label was stored."))
         elif info.is_ready:
-            self._store(row, info)
+            parcel = next((p for p in info.parcels if p.parcel_id == row.sendcloud_parcel_id), info.parcels[0])
+            self.ready.append(_ReadyLabel(row=row, info=info, parcel=parcel))
         else:
             self._pending(row)
 
-    def _store(self, row: OrderShipment, info: ShipmentInfo) -> None:
-        parcel = next((p for p in info.parcels if p.parcel_id == row.sendcloud_parcel_id), info.parcels[0])
+    # -- 4. label documents ----------------------------------------------------------------------------
+
+    def _download(self, ready: list[_ReadyLabel]) -> None:
+        """Fetch and store the ready labels: one bulk GET per 20 parcels, split into a file per order.
+
+        A group whose document cannot be trusted page by page is fetched parcel by parcel instead; a
+        lone label is fetched on its own (the same single GET).
+        """
+        for start in range(0, len(ready), MAX_PARCELS_PER_DOCUMENT_REQUEST):
+            if self.safe_blocked or self._out_of_time():
+                return
+            group = ready[start : start + MAX_PARCELS_PER_DOCUMENT_REQUEST]
+            if len(group) > 1:
+                try:
+                    pages = self._download_group(group)
+                except _Skip:
+                    continue
+                if pages is not None:
+                    for item, pdf in zip(group, pages, strict=True):
+                        self._save(item, pdf)
+                    continue
+            for item in group:
+                if self.safe_blocked or self._out_of_time():
+                    return
+                self._download_one(item)
+
+    def _download_group(self, group: list[_ReadyLabel]) -> list[bytes] | None:
+        """The group's labels as one PDF per parcel, or None when they must be fetched one by one.
+
+        ``GET /v3/parcel-documents/label`` answers one document for all the parcels; page *i* is taken to
+        be ``parcels[i]``'s label only when the page count matches and no page shows another parcel's
+        tracking number instead of its own (see :func:`split_label_pages`). A 404 (some label not served
+        yet) or another refusal also falls back: the single downloads tell which parcel is missing, and
+        the others are stored meanwhile. Raises ``_Skip`` when the call could not be made or failed
+        transiently; the rows then wait, as for a single download.
+        """
+        rows = [item.row for item in group]
+        parcel_ids = [item.parcel.parcel_id for item in group]
         try:
-            pdf = self._safe(row, lambda: self.client.download_label(parcel.parcel_id), transient_is_pending=True)
+            pdf = self._read(rows, partial(self.client.download_labels, parcel_ids, paper_size=LABEL_PAPER_SIZE))
+        except TransientError as exc:
+            if exc.status_code is not None and 200 <= exc.status_code < 300:
+                logger.warning("batch=%s bulk label download was not a PDF; fetching one by one", rows[0].batch_id)
+                return None
+            for row in rows:
+                self._pending(row, problem=exc.message, at_least=exc.retry_after or 0.0)
+            raise _Skip from None
+        except SendcloudError as exc:
+            logger.warning("batch=%s bulk label download refused (%s); fetching one by one", rows[0].batch_id, exc)
+            return None
+        pages = split_label_pages(pdf, [item.parcel for item in group])
+        if pages is None:
+            logger.warning(
+                "batch=%s bulk label document for parcels %s does not match them page by page; fetching one by one",
+                rows[0].batch_id,
+                parcel_ids,
+            )
+        return pages
+
+    def _download_one(self, item: _ReadyLabel) -> None:
+        """``GET /v3/parcels/{id}/documents/label`` for one row; a missing or unreadable PDF is waited for."""
+        row = item.row
+        try:
+            pdf = self._safe(row, partial(self.client.download_label, item.parcel.parcel_id), transient_is_pending=True)
         except NotFound:
             self._pending(row)  # the document may lag behind the status
             return
@@ -661,6 +881,14 @@ class _LabelWork:
             return
         except _Skip:
             return
+        if count_pdf_pages(pdf) < 1:
+            self._pending(row, problem="Sendcloud served a label that is not a readable PDF.")
+            return
+        self._save(item, pdf)
+
+    def _save(self, item: _ReadyLabel, pdf: bytes) -> None:
+        """Store the label file and move the row to LABELLED, if it is still on the request we read."""
+        row, info, parcel = item.row, item.info, item.parcel
         storage = row.label_file.storage
         name = label_file_name(row, parcel.parcel_id)
         if storage.exists(name):  # a run that died after saving; the same parcel has the same label
@@ -708,8 +936,9 @@ class _LabelWork:
     def _interval(self, row: OrderShipment) -> float:
         """Seconds between two polls of a row: ``POLL_SECONDS`` at first, growing with the wait, capped.
 
-        Every label needs at least two GETs (the shipment, the PDF) out of 1000 a minute per account, so a
-        label that takes long is asked about less often rather than every couple of seconds.
+        Polls are shared (a chunk's shipments are read in one list GET, its PDFs fetched 20 at a time), but
+        GETs are still limited to 1000 a minute per account, so a label that takes long is asked about less
+        often rather than every couple of seconds.
         """
         base = float(settings.SENDCLOUD_LABEL_POLL_SECONDS)
         cap = max(base, float(settings.SENDCLOUD_LABEL_POLL_MAX_SECONDS))
@@ -728,6 +957,24 @@ class _LabelWork:
 
     # -- calls, failures, waits ------------------------------------------------------------------------
 
+    def _read(self, rows: Sequence[OrderShipment], call: Callable[[], T]) -> T:
+        """One GET about ``rows`` within the SAFE budget. Raises ``_Skip`` when the budget is spent.
+
+        Refused credentials halt the run; every other ``SendcloudError`` is passed on for the caller to
+        interpret, because what a failed read means depends on what was read.
+        """
+        wait = budget.acquire(public_key=self.integration.public_key, kind=budget.Kind.SAFE)
+        if wait:
+            self.safe_blocked = True
+            self._wait_for(wait)
+            raise _Skip
+        self._heartbeat()
+        self.call_log.for_orders([row.order_id for row in rows])
+        try:
+            return call()
+        except AuthenticationError as exc:
+            self._halt(exc)
+
     def _safe(self, row: OrderShipment, call: Callable[[], T], *, transient_is_pending: bool = False) -> T:
         """One GET about ``row`` within the SAFE budget. Raises ``_Skip`` when it could not be used.
 
@@ -735,30 +982,30 @@ class _LabelWork:
         ``transient_is_pending``. Otherwise a transient error counts an attempt; on the last one the row
         fails, keeping its evidence for a later re-push.
         """
-        wait = budget.take(public_key=self.integration.public_key, kind=budget.Kind.SAFE)
-        if wait:
-            self.safe_blocked = True
-            self._wait_for(wait)
-            raise _Skip
-        self._heartbeat()
-        self.call_log.for_orders([row.order_id])
         try:
-            return call()
+            return self._read([row], call)
         except NotFound:
             raise
-        except AuthenticationError as exc:
-            self._halt(exc)
         except TransientError as exc:
-            logger.warning("batch=%s order=%s Sendcloud read failed: %s", row.batch_id, row.order_id, exc.message)
             if transient_is_pending:
                 raise
-            if self.exhausted:
-                self._count_failed(_fail([row], f"Gave up after {self.attempt} attempts; last error: {exc.message}"))
-            else:
-                self._failure(exc.message, processing.backoff_seconds(self.attempt, exc.retry_after))
+            self._read_failed([row], exc)
         except SendcloudError as exc:
             self._count_failed(_fail([row], exc.message))
         raise _Skip
+
+    def _read_failed(self, rows: list[OrderShipment], exc: TransientError) -> None:
+        """A read about ``rows`` failed transiently: count an attempt, or on the last one fail the rows.
+
+        Failed rows keep their evidence (request time, shipment id): a re-push reads their shipment first.
+        """
+        logger.warning(
+            "batch=%s orders=%s Sendcloud read failed: %s", rows[0].batch_id, [r.order_id for r in rows], exc.message
+        )
+        if self.exhausted:
+            self._count_failed(_fail(rows, f"Gave up after {self.attempt} attempts; last error: {exc.message}"))
+        else:
+            self._failure(exc.message, processing.backoff_seconds(self.attempt, exc.retry_after))
 
     def _halt(self, exc: AuthenticationError) -> NoReturn:
         """401/403: the integration is disconnected and every label row of this run fails.

@@ -1,19 +1,24 @@
 """Parcel documents in the format the client asks for with ``Accept``.
 
-``GET /parcels/{id}/documents/{type}`` serves PDF, ZPL or PNG. The sandbox renders only labels
-(other document types exist but are "not available for the parcel", as for a domestic shipment) and
-picks the format from the Accept header, defaulting to PDF.
+``GET /parcels/{id}/documents/{type}`` serves PDF, ZPL or PNG, and ``GET /parcel-documents/{type}``
+the documents of up to 20 parcels as one file. The sandbox renders only labels (other document types
+exist but are "not available for the parcel", as for a domestic shipment) and picks the format from
+the Accept header, defaulting to PDF. A bulk PDF has one page per requested parcel, in request order,
+on the requested paper size; a bulk ZPL is the labels one after the other.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sendcloud_sandbox.pdf import build_label_pdf
+from sendcloud_sandbox.pdf import Page, build_label_pdf, build_pages_pdf, label_page
 
 DOCUMENT_TYPES = ("label", "customs-declaration", "air-waybill", "proof-of-delivery")
+#: The bulk endpoint's ``type`` enum: proof of delivery is fetched live per parcel, never in bulk.
+BULK_DOCUMENT_TYPES = ("label", "customs-declaration", "air-waybill")
 PDF = "application/pdf"
 ZPL = "application/zpl"
 PNG = "image/png"
@@ -52,6 +57,28 @@ def render_label(data: LabelData, mime: str) -> bytes:
     if mime == PNG:
         return _png()
     return build_label_pdf(
+        order_number=data.order_number,
+        tracking_number=data.tracking_number,
+        carrier=data.carrier,
+        parcel_id=data.parcel_id,
+        recipient=data.recipient,
+    )
+
+
+def render_labels(labels: Sequence[LabelData], mime: str, *, paper_size: str = "A6") -> bytes:
+    """Many labels as one document: a page each (PDF) or one label after the other (ZPL).
+
+    PNG cannot hold several images, so a bulk PNG is the sandbox's one placeholder image.
+    """
+    if mime == ZPL:
+        return b"".join(_zpl(data) for data in labels)
+    if mime == PNG:
+        return _png()
+    return build_pages_pdf([_page(data) for data in labels], paper_size)
+
+
+def _page(data: LabelData) -> Page:
+    return label_page(
         order_number=data.order_number,
         tracking_number=data.tracking_number,
         carrier=data.carrier,

@@ -377,18 +377,33 @@ class SandboxState:
         external_reference_id: str | None = None,
         tracking_number: str | None = None,
         parcel_status: str | None = None,
+        shipment_ids: Collection[str] | None = None,
+        parcel_ids: Collection[int] | None = None,
     ) -> list[StoredShipment]:
-        """Shipments matching the filters, newest first."""
+        """Shipments matching every filter given, newest first.
+
+        ``shipment_ids`` and ``parcel_ids`` (the ``shipment_uuids`` and ``ids`` filters) are looked up
+        directly, so polling a hundred shipments does not scan the whole store.
+        """
         with self._lock:
-            if order_number is not None:
+            candidates: Iterable[StoredShipment]
+            if shipment_ids is not None:
+                candidates = (self._shipments[i] for i in set(shipment_ids) if i in self._shipments)
+            elif parcel_ids is not None:
+                owners = {self._index.parcel_to_shipment.get(p) for p in parcel_ids} - {None}
+                candidates = (self._shipments[i] for i in owners if i is not None and i in self._shipments)
+            elif order_number is not None:
                 ids = self._index.shipments_by_number.get(order_number.lower(), [])
-                candidates: Iterable[StoredShipment] = (self._shipments[i] for i in ids if i in self._shipments)
+                candidates = (self._shipments[i] for i in ids if i in self._shipments)
             else:
                 candidates = self._shipments.values()
+            wanted_parcels = None if parcel_ids is None else set(parcel_ids)
             result = [
                 shipment
                 for shipment in candidates
                 if shipment.integration_id in integration_ids
+                and (shipment_ids is None or shipment.id in shipment_ids)
+                and (wanted_parcels is None or any(p.id in wanted_parcels for p in shipment.parcels))
                 and (order_number is None or shipment.order_number == order_number)
                 # Shipments made from orders carry no external_reference_id, like on Sendcloud.
                 and external_reference_id is None

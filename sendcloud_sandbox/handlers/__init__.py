@@ -14,6 +14,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/shipments", shipments.list_shipments),
     Route("GET", "/shipments/{id}", shipments.get_shipment),
     Route("GET", "/parcels/{id}/documents/{type}", documents.get_parcel_document),
+    Route("GET", "/parcel-documents/{type}", documents.get_parcel_documents),
     Route("GET", "/integrations", integrations.list_integrations),
     Route("GET", "/integrations/{id}", integrations.get_integration),
 )

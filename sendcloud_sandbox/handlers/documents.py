@@ -1,21 +1,33 @@
-"""``GET /parcels/{id}/documents/{type}``: download a parcel's label.
+"""``GET /parcels/{id}/documents/{type}`` and ``GET /parcel-documents/{type}``: download labels.
 
 Only labels exist in the sandbox, and only once the parcel is READY_TO_SEND; the bytes are a real
-(tiny) PDF, ZPL or PNG chosen by the Accept header.
+(tiny) PDF, ZPL or PNG chosen by the Accept header. The bulk route takes the spec's ``parcels``
+array (1 to 20 integers, sent as the parameter repeated, OpenAPI's default for query arrays) and
+``paper_size`` (A4, A5 or A6), and answers one document with a page per parcel in request order.
 """
 
 from __future__ import annotations
 
-from sendcloud_sandbox.documents import DOCUMENT_TYPES, LabelData, choose_format, render_label
+from sendcloud_sandbox.documents import (
+    BULK_DOCUMENT_TYPES,
+    DOCUMENT_TYPES,
+    LabelData,
+    choose_format,
+    render_label,
+    render_labels,
+)
 from sendcloud_sandbox.jsonapi import ApiError
+from sendcloud_sandbox.pdf import PAPER_SIZES
 from sendcloud_sandbox.render import carrier_of
 from sendcloud_sandbox.routes import HandlerContext
-from sendcloud_sandbox.state import READY_TO_SEND
+from sendcloud_sandbox.state import READY_TO_SEND, StoredParcel, StoredShipment
 from sendcloud_sandbox.web import Response
 
 PARCEL_NOT_FOUND = "No Parcel matches the given query."
 NOT_AVAILABLE = "Document type requested is not available for the parcel."
 _EXTENSIONS = {"application/pdf": "pdf", "application/zpl": "zpl", "image/png": "png"}
+#: ``parcels`` of the bulk route: ``minItems: 1``, ``maxItems: 20`` (spec: v3/parcel-documents).
+MAX_BULK_PARCELS = 20
 
 
 def _recipient(address: dict[str, object]) -> tuple[str, ...]:
@@ -34,6 +46,16 @@ def _recipient(address: dict[str, object]) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
+def _label_data(shipment: StoredShipment, parcel: StoredParcel) -> LabelData:
+    return LabelData(
+        order_number=shipment.order_number,
+        tracking_number=parcel.tracking_number,
+        carrier=carrier_of(shipment.ship_with)["name"],
+        parcel_id=parcel.id,
+        recipient=_recipient(shipment.to_address),
+    )
+
+
 def get_parcel_document(ctx: HandlerContext) -> Response:
     """The label of a parcel of the account, once announced."""
     document_type = ctx.params["type"]
@@ -49,17 +71,66 @@ def get_parcel_document(ctx: HandlerContext) -> Response:
     mime = choose_format(ctx.request.headers.get("accept"))
     if mime is None:
         raise ApiError.single(406, "not_acceptable", "Could not satisfy the request Accept header.")
-    data = LabelData(
-        order_number=shipment.order_number,
-        tracking_number=parcel.tracking_number,
-        carrier=carrier_of(shipment.ship_with)["name"],
-        parcel_id=parcel.id,
-        recipient=_recipient(shipment.to_address),
-    )
     filename = f"label-{parcel.id}.{_EXTENSIONS[mime]}"
     return Response(
         status=200,
-        body=render_label(data, mime),
+        body=render_label(_label_data(shipment, parcel), mime),
+        content_type=mime,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _parcel_ids(ctx: HandlerContext) -> list[int]:
+    """The ``parcels`` array: 1 to 20 integers (400 otherwise, naming the parameter)."""
+    raw = ctx.request.query.get("parcels", [])
+    if not raw:
+        raise ApiError.single(400, "required", "This field is required.", parameter="parcels")
+    if len(raw) > MAX_BULK_PARCELS:
+        raise ApiError.single(
+            400,
+            "invalid",
+            f"Ensure this field has no more than {MAX_BULK_PARCELS} elements.",
+            parameter="parcels",
+        )
+    ids = []
+    for value in raw:
+        text = value.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ApiError.single(400, "invalid", "A valid integer is required.", parameter="parcels")
+        ids.append(int(text))
+    return ids
+
+
+def get_parcel_documents(ctx: HandlerContext) -> Response:
+    """Many parcels' labels as one document, one page per parcel in the order they were asked for.
+
+    The whole request fails when one parcel is unknown to the account (404 "No Parcel matches the
+    given query.") or has no label yet (404 "not available"), as the spec's single error answer implies.
+    """
+    document_type = ctx.params["type"]
+    if document_type not in BULK_DOCUMENT_TYPES:
+        raise ApiError.single(400, "invalid", "Invalid document type.")
+    parcel_ids = _parcel_ids(ctx)
+    paper_size = ctx.request.param("paper_size") or "A6"
+    if paper_size not in PAPER_SIZES:
+        raise ApiError.single(400, "invalid_choice", f'"{paper_size}" is not a valid choice.', parameter="paper_size")
+    now = ctx.now()
+    labels = []
+    for parcel_id in parcel_ids:
+        found = ctx.state.find_parcel(parcel_id, integration_ids=ctx.integration_ids)
+        if found is None:
+            raise ApiError.single(404, "not_found", PARCEL_NOT_FOUND)
+        shipment, parcel = found
+        if document_type != "label" or shipment.status(now) != READY_TO_SEND:
+            raise ApiError.single(404, "not_found", NOT_AVAILABLE)
+        labels.append(_label_data(shipment, parcel))
+    mime = choose_format(ctx.request.headers.get("accept"))
+    if mime is None:
+        raise ApiError.single(406, "not_acceptable", "Could not satisfy the request Accept header.")
+    filename = f"{document_type}s.{_EXTENSIONS[mime]}"
+    return Response(
+        status=200,
+        body=render_labels(labels, mime, paper_size=paper_size),
         content_type=mime,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -1,7 +1,9 @@
 """``/shipments``: read shipments back to learn label status, tracking numbers and documents.
 
-Clients poll ``GET /shipments/{id}`` until parcels leave ANNOUNCING, and search
-``GET /shipments?order_number=...`` after an uncertain label request to avoid buying a second label.
+Clients poll ``GET /shipments/{id}`` until parcels leave ANNOUNCING — or many at once with
+``GET /shipments?shipment_uuids=a,b,c`` (or ``ids=`` parcel ids), at most 100 ids per filter as the
+spec says — and search ``GET /shipments?order_number=...`` after an uncertain label request to avoid
+buying a second label.
 """
 
 from __future__ import annotations
@@ -15,6 +17,34 @@ from sendcloud_sandbox.web import Response, json_response
 SHIPMENT_NOT_FOUND = "No Shipment matches the given query."
 DEFAULT_PAGE_SIZE = 40
 MAX_PAGE_SIZE = 100
+#: ``shipment_uuids`` and ``ids``: "The list may not contain more than 100 IDs." (spec: v3/shipments)
+MAX_FILTER_IDS = 100
+
+
+def _filter_error(detail: str) -> ApiError:
+    """A 400 in the shape of the spec's list-filter validation example."""
+    return ApiError.single(400, "validation_error", f"Validation failed, {detail}", pointer="/list_shipments/filters")
+
+
+def _id_list(ctx: HandlerContext, name: str) -> list[str] | None:
+    """A comma-separated id filter as a list (None when absent), refused beyond 100 ids."""
+    raw = ctx.request.param(name)
+    if not raw:
+        return None
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(ids) > MAX_FILTER_IDS:
+        raise _filter_error(f"{name} may not contain more than {MAX_FILTER_IDS} IDs")
+    return ids
+
+
+def _parcel_ids(ctx: HandlerContext) -> list[int] | None:
+    """The ``ids`` filter: parcel ids, which are integers."""
+    ids = _id_list(ctx, "ids")
+    if ids is None:
+        return None
+    if not all(value.isdigit() for value in ids):
+        raise _filter_error("ids must be a comma-separated list of integers")
+    return [int(value) for value in ids]
 
 
 def _integration_ids(ctx: HandlerContext) -> frozenset[int]:
@@ -30,7 +60,7 @@ def _integration_ids(ctx: HandlerContext) -> frozenset[int]:
 
 
 def list_shipments(ctx: HandlerContext) -> Response:
-    """``GET /shipments`` with the filters the label flow needs, newest first."""
+    """``GET /shipments`` with the filters the label flow needs, newest first, cursor-paginated."""
     request = ctx.request
     now = ctx.now()
     shipments = ctx.state.list_shipments(
@@ -40,6 +70,8 @@ def list_shipments(ctx: HandlerContext) -> Response:
         external_reference_id=request.param("external_reference_id"),
         tracking_number=request.param("tracking_number"),
         parcel_status=request.param("parcel_status"),
+        shipment_ids=_id_list(ctx, "shipment_uuids"),
+        parcel_ids=_parcel_ids(ctx),
     )
     page, link = paginate(
         shipments,

@@ -200,7 +200,9 @@ def stack(
     cache_url = os.environ["REDIS_URL"]
     cache_db = int(urlsplit(cache_url).path.strip("/") or 0)
     broker_url = _with_db(cache_url, 13 if cache_db != 13 else 12)
-    redis.Redis.from_url(broker_url).flushdb()
+    # Every test gets a queue of its own (below), so nothing is flushed: runs side by side, or a
+    # developer's own worker on the same Redis, keep their messages.
+    queue = f"it-{uuid.uuid4().hex[:12]}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PYTEST"))},
         "DJANGO_SETTINGS_MODULE": "wemasy.settings",
@@ -213,7 +215,7 @@ def stack(
         "CELERY_RESULT_BACKEND": broker_url,
         "CELERY_VISIBILITY_TIMEOUT": "20",
         # A queue of its own: nothing a previous test left behind can reach this test's workers.
-        "CELERY_QUEUE": f"it-{uuid.uuid4().hex[:12]}",
+        "CELERY_QUEUE": queue,
         "SENDCLOUD_API_BASE_URL": sandbox.url,
         "SENDCLOUD_BUDGET_ENABLED": "1",
         "SENDCLOUD_READ_TIMEOUT": "2",
@@ -256,6 +258,7 @@ def stack(
     finally:
         for process in stack.processes.values():
             process.stop()
+        redis.Redis.from_url(broker_url).delete(queue)  # what the stopped workers left behind
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             print(stack.logs())

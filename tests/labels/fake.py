@@ -1,12 +1,18 @@
-"""A small stateful stand-in for Sendcloud's order, label and shipment endpoints, on ``responses``.
+"""A small stateful stand-in for Sendcloud's order, label, shipment and document endpoints, on ``responses``.
 
 It keeps what the real API keeps (orders pushed, shipments created per order) so that tests can assert
 the one thing that matters most: how many shipments — labels bought — each order got. Behaviour per
 order is scripted with ``script(order_id, ...)``: each label request for the order consumes one step.
+
+Shipments are read one by one (``GET /v3/shipments/{id}``) or listed with the spec's filters
+(``shipment_uuids``, ``ids``, ``order_number``; ``page_size`` and a cursor ``Link``); labels are real
+PDFs showing the order and tracking numbers, one at a time or many as one document
+(``GET /v3/parcel-documents/label?parcels=…``, a page per parcel in request order).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -18,12 +24,15 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import responses
 
+from sendcloud_sandbox.pdf import build_pages_pdf, label_page
+
 BASE = "https://sendcloud.test/api"
 ORDERS_URL = f"{BASE}/v3/orders"
 LABELS_URL = f"{BASE}/v3/orders/create-labels-async"
 SHIPMENTS_URL = f"{BASE}/v3/shipments"
 SHIPMENT_URL = re.compile(rf"{re.escape(SHIPMENTS_URL)}/(\w+)$")
 LABEL_PDF_URL = re.compile(rf"{re.escape(BASE)}/v3/parcels/(\w+)/documents/label$")
+LABELS_PDF_URL = f"{BASE}/v3/parcel-documents/label"
 
 Headers = dict[str, str]
 Answer = tuple[int, Headers, str | bytes]
@@ -40,6 +49,10 @@ class Shipment:
     final: str = "READY_TO_SEND"
     carrier_error: str = ""
     polls: int = 0
+
+    @property
+    def tracking_number(self) -> str:
+        return f"3STEST{self.parcel_id}"
 
     def status(self) -> str:
         return "ANNOUNCING" if self.polls < self.pending_polls else self.final
@@ -58,7 +71,7 @@ class Shipment:
                 {
                     "id": self.parcel_id,
                     "status": {"code": code, "message": code.replace("_", " ").title()},
-                    "tracking_number": f"3STEST{self.parcel_id}" if code == "READY_TO_SEND" else None,
+                    "tracking_number": self.tracking_number if code == "READY_TO_SEND" else None,
                     "tracking_url": f"https://tracking.example/{self.parcel_id}" if code == "READY_TO_SEND" else None,
                     "documents": [{"type": "label", "link": f"{BASE}/v3/parcels/{self.parcel_id}/documents/label"}]
                     if code == "READY_TO_SEND"
@@ -85,8 +98,24 @@ class FakeSendcloud:
     timeout_before_commit: set[int] = field(default_factory=set)
     #: The next N shipment reads answer 503.
     failing_reads: int = 0
-    #: The next N label downloads answer with something that is not a PDF.
+    #: The next N label downloads (single or bulk) answer with something that is not a PDF.
     failing_downloads: int = 0
+    #: The next N bulk downloads leave out the last parcel's page.
+    short_bulk_documents: int = 0
+    #: The next N bulk downloads answer the pages in reverse order.
+    reversed_bulk_documents: int = 0
+    #: The next N bulk downloads answer 404 (a label not served yet).
+    missing_bulk_documents: int = 0
+    #: The next N bulk downloads answer 503.
+    unavailable_bulk_documents: int = 0
+    #: The next N downloads (single or bulk) answer a PDF cut off half-way.
+    truncated_downloads: int = 0
+    #: Pages of the shipments list hold at most this many shipments, whatever ``page_size`` asked for.
+    list_page_cap: int = 100
+    #: The list ignores its filters and answers every shipment (a server that does not know them).
+    list_ignores_filters: bool = False
+    #: Orders (``order_id``) whose shipments the list leaves out (saved asynchronously: not listed yet).
+    unlisted: set[str] = field(default_factory=set)
     _ids: Any = field(default_factory=lambda: itertools.count(700))
     _parcels: Any = field(default_factory=lambda: itertools.count(90000))
     label_calls: int = 0
@@ -97,6 +126,7 @@ class FakeSendcloud:
         responses.add_callback(responses.GET, SHIPMENTS_URL, callback=self._list_shipments)
         responses.add_callback(responses.GET, SHIPMENT_URL, callback=self._get_shipment)
         responses.add_callback(responses.GET, LABEL_PDF_URL, callback=self._label_pdf)
+        responses.add_callback(responses.GET, LABELS_PDF_URL, callback=self._labels_pdf)
         return self
 
     def restore_labels(self) -> None:
@@ -188,10 +218,38 @@ class FakeSendcloud:
         return 202, {}, json.dumps(answer)
 
     def _list_shipments(self, request: requests.PreparedRequest) -> Answer:
+        if self.failing_reads:
+            self.failing_reads -= 1
+            return 503, {}, ""
         query = parse_qs(urlsplit(request.url or "").query)
-        number = query.get("order_number", [""])[0]
-        found = [s.as_json() for s in self.shipments.values() if s.order_number == number]
-        return 200, {}, json.dumps({"data": list(reversed(found))})
+        found = [s for s in reversed(self.shipments.values()) if s.order_id not in self.unlisted]  # newest first
+        if self.list_ignores_filters:
+            query = {k: v for k, v in query.items() if k in ("page_size", "cursor")}
+        if "order_number" in query:
+            found = [s for s in found if s.order_number == query["order_number"][0]]
+        if "shipment_uuids" in query:
+            wanted = set(query["shipment_uuids"][0].split(","))
+            assert len(wanted) <= 100, "the spec allows at most 100 shipment ids"
+            found = [s for s in found if s.id in wanted]
+        if "ids" in query:
+            parcels = {int(p) for p in query["ids"][0].split(",")}
+            found = [s for s in found if s.parcel_id in parcels]
+        size = int(query.get("page_size", ["40"])[0])
+        assert 1 <= size <= 100, "the spec allows page sizes of 1 to 100"
+        size = min(size, self.list_page_cap)
+        offset = int(base64.b64decode(query["cursor"][0]).decode()[2:]) if "cursor" in query else 0
+        page = found[offset : offset + size]
+        data = [s.as_json() for s in page]
+        for shipment in page:
+            shipment.polls += 1
+        headers: Headers = {}
+        if offset + size < len(found):
+            cursor = base64.b64encode(f"o={offset + size}".encode()).decode()
+            rest = {k: v[0] for k, v in query.items() if k != "cursor"}
+            rest["cursor"] = cursor
+            link = f"{SHIPMENTS_URL}?" + "&".join(f"{k}={v}" for k, v in rest.items())
+            headers["Link"] = f'<{link}>; rel="next"'
+        return 200, headers, json.dumps({"data": data})
 
     def _get_shipment(self, request: requests.PreparedRequest) -> Answer:
         if self.failing_reads:
@@ -205,13 +263,63 @@ class FakeSendcloud:
         shipment.polls += 1
         return 200, {}, json.dumps({"data": data})
 
+    def by_parcel(self, parcel_id: int) -> Shipment:
+        [shipment] = [s for s in self.shipments.values() if s.parcel_id == parcel_id]
+        return shipment
+
+    def label_document(self, shipments: list[Shipment]) -> bytes:
+        """A real PDF with a page per shipment's label, showing its order and tracking numbers."""
+        return build_pages_pdf(
+            [
+                label_page(
+                    order_number=s.order_number,
+                    tracking_number=s.tracking_number,
+                    carrier="PostNL",
+                    parcel_id=s.parcel_id,
+                    recipient=["Test Recipient"],
+                )
+                for s in shipments
+            ]
+        )
+
     def _label_pdf(self, request: requests.PreparedRequest) -> Answer:
         if self.failing_downloads:
             self.failing_downloads -= 1
             return 200, {"Content-Type": "text/html"}, "<html>label is being generated</html>"
         match = LABEL_PDF_URL.match(request.url or "")
-        parcel_id = match.group(1) if match else "?"
-        return 200, {"Content-Type": "application/pdf"}, b"%PDF-1.4 label for parcel " + parcel_id.encode()
+        shipment = self.by_parcel(int(match.group(1))) if match else None
+        if shipment is None:
+            return 404, {}, json.dumps({"errors": [{"status": "404", "code": "not_found", "detail": "Not found."}]})
+        return 200, {"Content-Type": "application/pdf"}, self._maybe_truncated(self.label_document([shipment]))
+
+    def _maybe_truncated(self, pdf: bytes) -> bytes:
+        if not self.truncated_downloads:
+            return pdf
+        self.truncated_downloads -= 1
+        return pdf[: len(pdf) // 3]
+
+    def _labels_pdf(self, request: requests.PreparedRequest) -> Answer:
+        query = parse_qs(urlsplit(request.url or "").query)
+        parcels = [int(p) for p in query["parcels"]]
+        assert 1 <= len(parcels) <= 20, "the spec allows 1 to 20 parcels"
+        assert query.get("paper_size") == ["A6"]
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            return 200, {"Content-Type": "text/html"}, "<html>labels are being generated</html>"
+        if self.missing_bulk_documents:
+            self.missing_bulk_documents -= 1
+            return 404, {}, json.dumps({"errors": [{"status": "404", "code": "not_found", "detail": "Not found."}]})
+        if self.unavailable_bulk_documents:
+            self.unavailable_bulk_documents -= 1
+            return 503, {}, ""
+        shipments = [self.by_parcel(p) for p in parcels]
+        if self.short_bulk_documents:
+            self.short_bulk_documents -= 1
+            shipments = shipments[:-1]
+        if self.reversed_bulk_documents:
+            self.reversed_bulk_documents -= 1
+            shipments = shipments[::-1]
+        return 200, {"Content-Type": "application/pdf"}, self._maybe_truncated(self.label_document(shipments))
 
 
 def calls_to(url: str, method: str = "") -> list[responses.Call]:

@@ -7,10 +7,12 @@ detector must stay at zero however the label requests fail.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from sendcloud_integration import processing, services
 from sendcloud_integration.models import BatchStatus, OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
@@ -56,6 +58,9 @@ def test_timeouts_after_commit_and_carrier_refusals_never_buy_a_second_label(
                 {"kind": "announcement_failed", "probability": 0.2, "message": "Carrier says no"},
             ],
             "GET /shipments/{id}": [{"kind": "server_error", "probability": 0.2}],
+            "GET /shipments": [{"kind": "server_error", "probability": 0.2}],
+            # A 200 whose PDF is cut off half-way: the split must refuse it, never store half a label.
+            "GET /parcel-documents/{type}": [{"kind": "malformed_json", "probability": 0.3}],
         },
         seed=3,
     )
@@ -81,3 +86,31 @@ def test_timeouts_after_commit_and_carrier_refusals_never_buy_a_second_label(
     finished = services.finish_batch(batch_id=batch.pk)
     assert finished.status in {BatchStatus.COMPLETED, BatchStatus.COMPLETED_WITH_ERRORS}
     assert finished.labelled_count == labelled.count()
+
+
+def test_labels_are_read_and_fetched_in_bulk(
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer, settings: Any
+) -> None:
+    # Labels are ready by the first poll, so the counts below are exact.
+    sandbox.update_config(label_delay_seconds=0.0)
+    orders = [OrderFactory(shop=shop) for _ in range(45)]
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    batch = PushBatch.objects.get(pk=result.batch_id)
+
+    run_until_done(batch)
+
+    gets = Counter(r["route"] for r in sandbox.request_log() if r["method"] == "GET")
+    assert gets == {"GET /shipments": 1, "GET /parcel-documents/{type}": 3}
+    assert sum(gets.values()) / 45 <= 0.2
+    rows = OrderShipment.objects.filter(batch=batch).select_related("order")
+    assert {r.state for r in rows} == {ShipmentState.LABELLED}
+    for shipment in rows:
+        with shipment.label_file.open("rb") as handle:
+            reader = PdfReader(handle)
+            assert len(reader.pages) == 1
+            text = reader.pages[0].extract_text()
+        assert f"Order: {shipment.order.order_number}" in text
+        assert f"Tracking: {shipment.tracking_number}" in text
+    assert sandbox.snapshot(include_items=False)["duplicate_labels"] == 0

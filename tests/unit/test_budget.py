@@ -145,4 +145,4 @@ def test_acquire_stops_sleeping_after_twice_the_limit(settings: Any) -> None:
     settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 1
     with mock.patch.object(budget, "take", return_value=0.9), mock.patch.object(budget.time, "sleep") as sleep:
         assert budget.acquire(public_key="k", kind=Kind.UNSAFE) == 0.9
-    assert sleep.call_count == 2  # 0.9 + 0.9 ≤ 2 × 1; a third would pass it
+    assert sleep.call_count == 2  # 0.9 + 0.9 <= 2 * 1; a third would pass it

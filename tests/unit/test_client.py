@@ -666,6 +666,73 @@ def test_get_and_find_orders(sc: SendcloudV3Client, mocked: responses.RequestsMo
     assert mocked.calls[1].request.params == {"order_id": "o1", "page_size": "100", "integration": "7"}
 
 
+def test_list_shipments_filters_by_shipment_ids_in_one_get(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, calls: list[CallRecord]
+) -> None:
+    mocked.get(f"{BASE}/v3/shipments", json={"data": [SHIPMENT, {**SHIPMENT, "id": "shp-2"}]})
+
+    page = sc.list_shipments(shipment_ids=["shp-1", "shp-2"])
+
+    assert [s.shipment_id for s in page.shipments] == ["shp-1", "shp-2"]
+    assert page.next_cursor is None
+    assert mocked.calls[0].request.params == {"shipment_uuids": "shp-1,shp-2", "page_size": "100"}
+    assert [(c.method, c.path, c.status_code) for c in calls] == [("GET", "/v3/shipments", 200)]
+    assert SendcloudV3Client.BUDGET["list_shipments"] == SAFE
+
+
+def test_list_shipments_follows_the_link_header_cursor(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
+    link = (
+        f'<{BASE}/v3/shipments?cursor=cj0xJnA9MjUz>; rel="prev", '
+        f'<{BASE}/v3/shipments?ids=1%2C2&page_size=1&cursor=cD0yNTM1NDIyODI%3D>; rel="next"'
+    )
+    mocked.get(f"{BASE}/v3/shipments", json={"data": [SHIPMENT]}, headers={"Link": link})
+
+    first = sc.list_shipments(parcel_ids=["1", "2"], page_size=1)
+    sc.list_shipments(parcel_ids=["1", "2"], page_size=1, cursor=first.next_cursor)
+
+    assert first.next_cursor == "cD0yNTM1NDIyODI="
+    assert mocked.calls[0].request.params == {"ids": "1,2", "page_size": "1"}
+    assert mocked.calls[1].request.params == {"ids": "1,2", "page_size": "1", "cursor": "cD0yNTM1NDIyODI="}
+
+
+def test_list_shipments_other_filters(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
+    mocked.get(f"{BASE}/v3/shipments", json={"data": []})
+
+    assert sc.list_shipments(order_number="N1", integration_id=7, page_size=40).shipments == []
+    assert mocked.calls[0].request.params == {"order_number": "N1", "integration_id": "7", "page_size": "40"}
+
+
+def test_list_shipments_refuses_what_the_spec_does_not_allow(sc: SendcloudV3Client) -> None:
+    with pytest.raises(ValueError, match="at most 100"):
+        sc.list_shipments(shipment_ids=[str(n) for n in range(101)])
+    with pytest.raises(ValueError, match="page_size"):
+        sc.list_shipments(shipment_ids=["a"], page_size=101)
+    with pytest.raises(ValueError, match="filter"):
+        sc.list_shipments()
+    with pytest.raises(ValueError, match="comma"):
+        sc.list_shipments(shipment_ids=["a,b"])
+    with pytest.raises(TypeError):
+        sc.list_shipments(shipment_ids="abc")
+
+
+def test_list_shipments_errors_are_mapped_like_every_call(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(f"{BASE}/v3/shipments", status=503, body="")
+    with pytest.raises(TransientError) as info:
+        sc.list_shipments(shipment_ids=["a"])
+    assert info.value.outcome_uncertain is False
+
+    mocked.replace(responses.GET, f"{BASE}/v3/shipments", json={"data": {"not": "a list"}})
+    with pytest.raises(TransientError, match="not what the API promises"):
+        sc.list_shipments(shipment_ids=["a"])
+
+    invalid_cursor = {"errors": [{"detail": "Invalid cursor", "status": "404", "code": "not_found"}]}
+    mocked.replace(responses.GET, f"{BASE}/v3/shipments", status=404, json=invalid_cursor)
+    with pytest.raises(NotFound, match="Invalid cursor"):
+        sc.list_shipments(shipment_ids=["a"], cursor="bad")
+
+
 # -- label download ---------------------------------------------------------------------------------------------
 
 
@@ -700,3 +767,48 @@ def test_the_module_imports_no_django_and_no_celery() -> None:
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] in {"django", "celery", "webshop"}}
     assert not {name for name in imported if name.startswith("sendcloud_integration")}
+
+
+def test_download_labels_asks_for_many_parcels_in_one_get(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, calls: list[CallRecord]
+) -> None:
+    pdf = b"%PDF-1.4\n%two pages\n"
+    mocked.get(f"{BASE}/v3/parcel-documents/label", body=pdf, content_type="application/pdf")
+
+    assert sc.download_labels(["7", "8", "9"]) == pdf
+
+    request = mocked.calls[0].request
+    assert request.url == f"{BASE}/v3/parcel-documents/label?parcels=7&parcels=8&parcels=9&paper_size=A6"
+    assert request.headers["Accept"] == "application/pdf"
+    assert [(c.method, c.path) for c in calls] == [("GET", "/v3/parcel-documents/label")]
+    assert SendcloudV3Client.BUDGET["download_labels"] == SAFE
+
+
+def test_download_labels_refuses_what_the_spec_does_not_allow(sc: SendcloudV3Client) -> None:
+    with pytest.raises(ValueError, match="1 to 20"):
+        sc.download_labels([])
+    with pytest.raises(ValueError, match="1 to 20"):
+        sc.download_labels([str(n) for n in range(1, 22)])
+    with pytest.raises(ValueError, match="paper_size"):
+        sc.download_labels(["1"], paper_size="a6")
+    with pytest.raises(ValueError, match="integer"):
+        sc.download_labels(["shp-1"])
+    with pytest.raises(TypeError):
+        sc.download_labels("12")
+
+
+def test_download_labels_errors(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
+    url = f"{BASE}/v3/parcel-documents/label"
+    mocked.get(url, body=b"<html>busy</html>", content_type="text/html")
+    with pytest.raises(TransientError) as info:
+        sc.download_labels(["7", "8"])
+    assert info.value.status_code == 200  # answered, just not with a PDF
+
+    body = {"errors": [{"code": "not_found", "status": "404", "detail": "No Parcel matches the given query."}]}
+    mocked.replace(responses.GET, url, status=404, json=body)
+    with pytest.raises(NotFound, match="No Parcel matches"):
+        sc.download_labels(["7", "8"])
+
+    mocked.replace(responses.GET, url, status=401, json={"errors": [{"status": "401", "detail": "Invalid."}]})
+    with pytest.raises(AuthenticationError):
+        sc.download_labels(["7"])
