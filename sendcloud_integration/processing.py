@@ -125,26 +125,13 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
     batch = chunk.batch
     call_log = CallLog(shop_id=batch.shop_id, batch_id=batch.pk, chunk_number=chunk_number)
     try:
-        integration = SendcloudIntegration.objects.filter(shop_id=batch.shop_id).first()
-        problem = _integration_problem(integration)
-        if problem or integration is None:
-            outcome = _fail_chunk(chunk, problem or "No SendCloud integration.")
-            if batch.create_label:
-                # Label work left from an earlier run cannot go on either; it must not stay in flight.
-                failed = labels.fail_label_rows(chunk=chunk, error=problem or "No SendCloud integration.")
-                outcome = replace(outcome, failed=outcome.failed + failed)
-        else:
-            client = build_client(integration, call_log)
-            outcome = _push_phase(chunk, integration, client, call_log)
-            if outcome.retry_in is None and batch.create_label:
-                label_outcome = labels.label_phase(
-                    chunk=chunk, integration=integration, client=client, call_log=call_log
-                )
-                outcome = replace(
-                    label_outcome,
-                    pushed=outcome.pushed,
-                    failed=outcome.failed + label_outcome.failed,
-                )
+        outcome = _work(chunk, call_log)
+    except Exception as exc:
+        # A bug, a storage error, an order that cannot be encoded: none of these may leave the
+        # chunk's orders in flight forever. It is retried like a passing error, and failed when the
+        # attempts run out. The traceback goes to the log; the orders get a sentence.
+        logger.exception("batch=%s chunk=%d failed unexpectedly", batch_id, chunk_number)
+        outcome = _unexpected_failure(chunk, exc)
     finally:
         call_log.flush()
 
@@ -162,6 +149,45 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
             outcome.failed,
         )
     return outcome
+
+
+def _work(chunk: PushChunk, call_log: CallLog) -> ChunkOutcome:
+    """The push phase, then (for batches that create labels) the label phase."""
+    batch = chunk.batch
+    integration = SendcloudIntegration.objects.filter(shop_id=batch.shop_id).first()
+    problem = _integration_problem(integration)
+    if problem or integration is None:
+        outcome = _fail_chunk(chunk, problem or "No SendCloud integration.")
+        if batch.create_label:
+            # Label work left from an earlier run cannot go on either; it must not stay in flight.
+            failed = labels.fail_label_rows(chunk=chunk, error=problem or "No SendCloud integration.")
+            outcome = replace(outcome, failed=outcome.failed + failed)
+    else:
+        client = build_client(integration, call_log)
+        outcome = _push_phase(chunk, integration, client, call_log)
+        if outcome.retry_in is None and batch.create_label:
+            label_outcome = labels.label_phase(chunk=chunk, integration=integration, client=client, call_log=call_log)
+            outcome = replace(
+                label_outcome,
+                pushed=outcome.pushed,
+                failed=outcome.failed + label_outcome.failed,
+            )
+    return outcome
+
+
+def _unexpected_failure(chunk: PushChunk, exc: Exception) -> ChunkOutcome:
+    attempt = chunk.attempts + 1
+    if attempt < settings.SENDCLOUD_MAX_ATTEMPTS:
+        PushChunk.objects.filter(pk=chunk.pk).update(last_error=f"Unexpected {type(exc).__name__}")
+        return ChunkOutcome(retry_in=backoff_seconds(attempt), counts_attempt=True)
+    error = (
+        f"Gave up after {attempt} attempts: an unexpected {type(exc).__name__} while processing this order "
+        "(the details are in the worker's log)."
+    )
+    failed = _fail_chunk(chunk, error).failed
+    if chunk.batch.create_label:
+        failed += labels.fail_label_rows(chunk=chunk, error=error)
+    return ChunkOutcome(failed=failed)
 
 
 def _integration_problem(integration: SendcloudIntegration | None) -> str:
@@ -220,8 +246,8 @@ def _push_phase(
         OrderShipment.objects.filter(pk__in=[r.pk for r in label_only]).move(
             source=[ShipmentState.QUEUED], target=ShipmentState.LABEL_QUEUED
         )
-    OrderShipment.objects.filter(pk__in=[r.pk for r in to_push], state=ShipmentState.QUEUED).update(
-        state=ShipmentState.PUSHING, state_changed_at=timezone.now()
+    OrderShipment.objects.filter(pk__in=[r.pk for r in to_push]).move(
+        source=[ShipmentState.QUEUED], target=ShipmentState.PUSHING
     )
 
     failed = 0

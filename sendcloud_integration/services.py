@@ -24,6 +24,7 @@ from sendcloud_integration.classification import Category, classify
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
+    IN_FLIGHT_STATES,
     BatchStatus,
     ChunkStatus,
     OrderShipment,
@@ -342,22 +343,18 @@ class BatchTotals:
 
 
 def batch_totals(batch: PushBatch) -> BatchTotals:
-    """Counts per outcome, re-read from the shipment rows (the truth), in one query."""
+    """Counts per outcome, re-read from the shipment rows (the truth), in one query.
+
+    In a batch that creates labels, PUSHED is a way station, not an outcome: the label phase takes
+    those rows on. Counting them as done would let a batch whose worker died between push and label
+    be finished as "completed" with no label made, and the sweep never looks at finished batches.
+    """
+    waiting = set(IN_FLIGHT_STATES) | ({ShipmentState.PUSHED} if batch.create_label else set())
     counts = OrderShipment.objects.filter(batch=batch).aggregate(
         pushed=Count("pk", filter=Q(state=ShipmentState.PUSHED)),
         labelled=Count("pk", filter=Q(state=ShipmentState.LABELLED)),
         failed=Count("pk", filter=Q(state=ShipmentState.FAILED)),
-        in_flight=Count(
-            "pk",
-            filter=Q(
-                state__in=[
-                    ShipmentState.QUEUED,
-                    ShipmentState.PUSHING,
-                    ShipmentState.LABEL_QUEUED,
-                    ShipmentState.LABELLING,
-                ]
-            ),
-        ),
+        in_flight=Count("pk", filter=Q(state__in=sorted(waiting))),
     )
     succeeded = counts["labelled"] if batch.create_label else counts["pushed"] + counts["labelled"]
     if counts["failed"] == 0:

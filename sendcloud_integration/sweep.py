@@ -71,9 +71,12 @@ def sweep() -> SweepReport:
     for batch_id, number in abandoned:
         by_batch.setdefault(batch_id, []).append(number)
     for batch_id, numbers in by_batch.items():
-        # Touch the claims first so the next sweep does not dispatch them again straight away.
-        PushChunk.objects.filter(batch_id=batch_id, number__in=numbers, status=ChunkStatus.PENDING).update(
-            claimed_at=now
+        # Release abandoned claims and stamp them now, so the next sweep does not dispatch the same
+        # chunks again before a worker had a chance to take them (``claim_chunk`` takes any PENDING).
+        PushChunk.objects.filter(
+            batch_id=batch_id, number__in=numbers, status__in=[ChunkStatus.PENDING, ChunkStatus.RUNNING]
+        ).filter(Q(status=ChunkStatus.PENDING) | Q(claimed_at__lt=stale)).update(
+            status=ChunkStatus.PENDING, claimed_at=now
         )
         services.dispatch_batch(batch_id, numbers)
         redispatched += len(numbers)

@@ -262,8 +262,10 @@ def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dic
         "id": shipment.order_id,
         "order_number": shipment.order.order_number,
         "state": shipment.state,
-        "failed_phase": _or_none(shipment.failed_phase),
-        "error": _or_none(shipment.last_error),
+        # A re-queued order keeps its last error in the database (history); the API shows it only
+        # while the order is failed, so a queued order never looks failed.
+        "failed_phase": _or_none(shipment.failed_phase) if shipment.state == ShipmentState.FAILED else None,
+        "error": _or_none(shipment.last_error) if shipment.state == ShipmentState.FAILED else None,
         "attempts": shipment.attempts,
         "tracking_number": _or_none(shipment.tracking_number),
         "tracking_url": _or_none(shipment.tracking_url),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -154,3 +155,19 @@ def test_label_rows_being_worked_on_are_left_alone(
     assert (report.reopened_label_chunks, report.reconciled_labels) == (0, 0)
     assert dispatched == []
     assert row(order).state == ShipmentState.LABELLING
+
+
+def test_sweep_releases_a_stale_running_chunk_once(shop: Shop, integration: SendcloudIntegration) -> None:
+    result = services.push_orders(
+        shop=shop, order_ids=[OrderFactory(shop=shop).pk], create_label=False, actor=services.Actor.command("t")
+    )
+    long_ago = timezone.now() - timedelta(hours=1)
+    PushChunk.objects.update(status=ChunkStatus.RUNNING, claimed_at=long_ago)
+    with mock.patch("sendcloud_integration.services.dispatch_batch") as dispatch:
+        assert sweep().redispatched_chunks == 1
+        assert sweep().redispatched_chunks == 0  # released and stamped: not sent again at once
+    dispatch.assert_called_once_with(result.batch_id, [1])
+    chunk = PushChunk.objects.get()
+    assert chunk.status == ChunkStatus.PENDING
+    assert chunk.claimed_at is not None
+    assert chunk.claimed_at > long_ago

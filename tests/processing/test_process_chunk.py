@@ -298,3 +298,57 @@ def test_finish_callback_for_a_deleted_batch_is_harmless(shop: Shop, integration
     batch_id = str(batch.pk)
     batch.delete()
     assert tasks.finish_batch.run(batch_id) == {"status": "deleted"}
+
+
+def test_label_batch_with_pushed_rows_is_not_finished(shop: Shop, integration: SendcloudIntegration) -> None:
+    # A worker died between push and label: every row PUSHED, no label yet.
+    result = services.push_orders(
+        shop=shop, order_ids=[OrderFactory(shop=shop).pk], create_label=True, actor=services.Actor.command("test")
+    )
+    OrderShipment.objects.update(state=ShipmentState.PUSHED)
+    batch = services.finish_batch(batch_id=result.batch_id)  # type: ignore[arg-type]
+    assert not batch.is_finished
+    assert services.batch_totals(batch).in_flight == 1
+
+
+def test_pushed_rows_are_an_outcome_when_no_label_is_asked(shop: Shop, integration: SendcloudIntegration) -> None:
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    OrderShipment.objects.update(state=ShipmentState.PUSHED)
+    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED
+
+
+@responses.activate
+def test_unexpected_error_is_retried_then_fails_the_orders(
+    shop: Shop, integration: SendcloudIntegration, settings: Any, caplog: Any
+) -> None:
+    settings.SENDCLOUD_MAX_ATTEMPTS = 2
+    batch = queue(shop, [OrderFactory(shop=shop) for _ in range(2)])
+    boom = ValueError("cannot encode 12345678901234567 exactly")
+    with mock.patch("sendcloud_integration.payloads.build_order", side_effect=boom):
+        first = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+        assert first.retry_in is not None
+        assert first.counts_attempt is True
+        assert states(batch) == {ShipmentState.QUEUED: 2}  # handed back, nothing half-done
+        second = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+    assert (second.retry_in, second.failed) == (None, 2)
+    assert states(batch) == {ShipmentState.FAILED: 2}
+    error = OrderShipment.objects.filter(batch=batch).first().last_error  # type: ignore[union-attr]
+    assert "Gave up after 2 attempts" in error
+    assert "ValueError" in error
+    assert "12345678901234567" not in error  # the details stay in the log
+    assert PushChunk.objects.get(batch=batch).status == ChunkStatus.DONE
+    assert any("failed unexpectedly" in r.getMessage() for r in caplog.records)
+    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
+
+
+def test_batch_api_hides_the_previous_error_of_a_requeued_order(shop: Shop, integration: SendcloudIntegration) -> None:
+    from sendcloud_integration.api.serializers import batch_order_response
+
+    batch = queue(shop, [OrderFactory(shop=shop)])
+    OrderShipment.objects.update(failed_phase="push", last_error="old failure")
+    shipment = OrderShipment.objects.select_related("order").get()
+    assert batch_order_response(shipment, label_url_base="x")["error"] is None
+    shipment.state = ShipmentState.FAILED
+    answer = batch_order_response(shipment, label_url_base="x")
+    assert (answer["error"], answer["failed_phase"]) == ("old failure", "push")
+    assert batch.pk
