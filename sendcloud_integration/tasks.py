@@ -13,9 +13,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from sendcloud_integration import processing, services
-from sendcloud_integration import sweep as sweeping
 from sendcloud_integration.models import PushBatch
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.pipeline import sweep as sweeping
+from sendcloud_integration.push import services
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
 
@@ -157,7 +159,7 @@ SENDCLOUD_API_BASE_URL: str = env("SENDCLOUD_API_BASE_URL").rstrip("/")
 # Prefix of the order ids sent to Sendcloud: test and live systems sharing an account must differ.
 SENDCLOUD_ORDER_ID_PREFIX: str = env("SENDCLOUD_ORDER_ID_PREFIX", default="")
 SENDCLOUD_CHUNK_SIZE: int = env("SENDCLOUD_CHUNK_SIZE")
-if not 1 <= SENDCLOUD_CHUNK_SIZE <= 100:
+if not 1 <= SENDCLOUD_CHUNK_SIZE <= MAX_ORDERS_PER_UPSERT:
     raise ImproperlyConfigured("SENDCLOUD_CHUNK_SIZE must be between 1 and 100 (the Sendcloud v3 batch maximum).")
 SENDCLOUD_CONNECT_TIMEOUT: float = env.float("SENDCLOUD_CONNECT_TIMEOUT", default=5.0)
 SENDCLOUD_READ_TIMEOUT: float = env.float("SENDCLOUD_READ_TIMEOUT", default=30.0)

@@ -12,7 +12,9 @@ from typing import Any, cast
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-MAX_ORDER_ID = 2**63 - 1  # the largest id PostgreSQL's bigint holds
+from sendcloud_integration.limits import MAX_BIGINT
+
+MAX_ORDER_ID = MAX_BIGINT
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 _TRUE = (True, 1, "1", "true")
 _FALSE = (False, 0, "0", "false")

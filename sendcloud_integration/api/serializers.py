@@ -16,8 +16,8 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentState, StartedBy
-from sendcloud_integration.selectors import BatchProgress
-from sendcloud_integration.services import PushResult
+from sendcloud_integration.push.services import PushResult
+from sendcloud_integration.selectors.batches import BatchProgress
 
 
 class QueuedOrderSerializer(serializers.Serializer):

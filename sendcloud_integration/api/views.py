@@ -22,7 +22,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from sendcloud_integration import pdf, selectors
 from sendcloud_integration.api import fields
 from sendcloud_integration.api.serializers import (
     BatchDetailResponseSerializer,
@@ -36,7 +35,9 @@ from sendcloud_integration.api.serializers import (
 )
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
-from sendcloud_integration.services import Actor, push_orders
+from sendcloud_integration.printing import merge as pdf
+from sendcloud_integration.push.services import Actor, push_orders
+from sendcloud_integration.selectors import batches as selectors
 from webshop.models import ApiToken, Scope
 from wemasy.api.exceptions import BadRequest
 from wemasy.api.views import ApiView

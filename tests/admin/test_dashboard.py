@@ -9,8 +9,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from sendcloud_integration import dashboard
 from sendcloud_integration.models import BatchStatus, ShipmentState
+from sendcloud_integration.selectors import dashboard
 from tests.admin.conftest import login, make_batch, ship
 from tests.factories import OrderFactory, ShopFactory
 from webshop.models import Shop

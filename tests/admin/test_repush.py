@@ -13,10 +13,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from sendcloud_integration import admin_views
+from sendcloud_integration.admin import views as admin_views
 from sendcloud_integration.exceptions import NoOrdersFound
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentState, StartedBy
-from sendcloud_integration.services import PushResult, push_orders
+from sendcloud_integration.push.services import PushResult, push_orders
 from tests.admin.conftest import login, make_batch, ship
 from tests.factories import OrderFactory, SendcloudIntegrationFactory
 from webshop.models import Order, Shop
@@ -29,7 +29,7 @@ CHANGELIST = "/admin/webshop/order/"
 @pytest.fixture
 def start_batch() -> Iterator[mock.MagicMock]:
     """Nothing is dispatched to Celery; the test sees which batches would have been started."""
-    with mock.patch("sendcloud_integration.services.start_batch") as started:
+    with mock.patch("sendcloud_integration.push.services.start_batch") as started:
         yield started
 
 
@@ -116,7 +116,7 @@ def test_forged_post_without_permission_is_refused(
 ) -> None:
     client = login(request.getfixturevalue(who))
     ids = [orders["failed_1"].pk, orders["new"].pk]
-    with mock.patch("sendcloud_integration.admin_views.push_orders") as service:
+    with mock.patch("sendcloud_integration.admin.views.push_orders") as service:
         response = post_action(client, action, ids, **({"post": "yes"} if confirm else {}))
     service.assert_not_called()
     if who == "editor":
@@ -194,7 +194,7 @@ def test_confirmation_preview_matches_what_is_queued(
 
     results, record = recording_push()
     with (
-        mock.patch("sendcloud_integration.admin_views.push_orders", side_effect=record),
+        mock.patch("sendcloud_integration.admin.views.push_orders", side_effect=record),
         django_capture_on_commit_callbacks(execute=True),
     ):
         confirmed = post_action(client, "repush_orders", ids, post="yes")
@@ -316,7 +316,7 @@ def test_no_orders_found_is_an_error_message(
 ) -> None:
     client = login(repusher)
     with mock.patch(
-        "sendcloud_integration.admin_views.push_orders",
+        "sendcloud_integration.admin.views.push_orders",
         side_effect=NoOrdersFound("None of the requested orders exist in this shop."),
     ):
         response = post_action(client, "repush_orders", [orders["new"].pk], post="yes")

@@ -20,7 +20,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from sendcloud_integration import services
 from sendcloud_integration.models import (
     BatchStatus,
     ChunkStatus,
@@ -30,6 +29,7 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
+from sendcloud_integration.push import services
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from webshop.models import Order, Shop
 

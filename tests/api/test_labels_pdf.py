@@ -18,8 +18,9 @@ from pypdf.errors import PdfReadError
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from rest_framework.test import APIClient
 
-from sendcloud_integration import pdf, services
 from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
+from sendcloud_integration.printing import merge as pdf
+from sendcloud_integration.push import services
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from webshop.models import Order, Shop
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management.base import CommandError
 
-from sendcloud_integration.integration_services import SendcloudConfigError, configure_sendcloud
+from sendcloud_integration.integration.services import SendcloudConfigError, configure_sendcloud
 from sendcloud_integration.models import SendcloudIntegration
 from tests.commands.conftest import run
 from webshop.models import Shop

@@ -21,8 +21,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from sendcloud_integration import services
-from sendcloud_integration.bulk import SelectionError, StateFilter, select_order_ids, watch_batches
 from sendcloud_integration.management.commands import push_sendcloud_shipments as command
 from sendcloud_integration.models import (
     BatchStatus,
@@ -33,6 +31,8 @@ from sendcloud_integration.models import (
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.push import services
+from sendcloud_integration.push.selection import SelectionError, StateFilter, select_order_ids, watch_batches
 from tests.commands.conftest import Output, run
 from tests.factories import OrderFactory
 from webshop.models import Order, Shop
@@ -44,7 +44,7 @@ COMMAND = "push_sendcloud_shipments"
 @pytest.fixture(autouse=True)
 def start_batch() -> Iterator[mock.Mock]:
     """Nothing leaves the process: the push commits its batch, and no worker is asked to run it."""
-    with mock.patch("sendcloud_integration.services.start_batch") as patched:
+    with mock.patch("sendcloud_integration.push.services.start_batch") as patched:
         yield patched
 
 
@@ -276,7 +276,7 @@ def test_selection_and_polling_take_a_fixed_number_of_queries(
         select_order_ids(shop=shop, order_ids=ids)
     with django_assert_num_queries(2):  # ids plus another criterion: which exist, which match
         select_order_ids(shop=shop, order_ids=ids, states=[StateFilter.QUEUED])
-    monkeypatch.setattr("sendcloud_integration.bulk.ID_BATCH", 5)
+    monkeypatch.setattr("sendcloud_integration.push.selection.ID_BATCH", 5)
     with django_assert_num_queries(3):  # one per ID_BATCH explicit ids
         assert select_order_ids(shop=shop, order_ids=ids).order_ids == ids
     with django_assert_num_queries(2):

@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentState
-from sendcloud_integration.payloads import sendcloud_order_id
+from sendcloud_integration.sendcloud.payloads import sendcloud_order_id
 from sendcloud_sandbox.server import SandboxServer
 from tests.factories import SendcloudIntegrationFactory, ShopFactory, issue_token
 from tests.integration.conftest import Stack, requires_stack, wait_for

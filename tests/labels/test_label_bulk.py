@@ -18,9 +18,10 @@ import responses
 from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 
-from sendcloud_integration import labels, processing
-from sendcloud_integration.client import ParcelInfo
 from sendcloud_integration.models import OrderShipment, PushBatch, PushChunk, SendcloudIntegration, ShipmentState
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.pipeline.labels import work as labels
+from sendcloud_integration.sendcloud.types import ParcelInfo
 from tests.factories import OrderFactory
 from tests.labels.fake import (
     LABEL_PDF_URL,

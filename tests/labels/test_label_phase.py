@@ -15,7 +15,6 @@ import requests
 import responses
 from django.utils import timezone
 
-from sendcloud_integration import budget, processing, services
 from sendcloud_integration.models import (
     BatchStatus,
     ChunkStatus,
@@ -27,7 +26,10 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
-from sendcloud_integration.payloads import sendcloud_order_id
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.push import services
+from sendcloud_integration.sendcloud import budget
+from sendcloud_integration.sendcloud.payloads import sendcloud_order_id
 from tests.factories import OrderFactory
 from tests.labels.fake import LABELS_URL, ORDERS_URL, SHIPMENTS_URL, FakeSendcloud, calls_to
 from webshop.models import Order, Shop

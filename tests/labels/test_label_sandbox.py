@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from sendcloud_integration import processing, services
 from sendcloud_integration.models import BatchStatus, OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.push import services
 from sendcloud_sandbox import SandboxConfig, SandboxServer
 from tests.factories import OrderFactory
 from webshop.models import Shop

@@ -10,7 +10,6 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from sendcloud_integration import processing, services
 from sendcloud_integration.models import (
     BatchStatus,
     ChunkStatus,
@@ -21,7 +20,9 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
-from sendcloud_integration.sweep import sweep
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.pipeline.sweep import sweep
+from sendcloud_integration.push import services
 from tests.factories import OrderFactory
 from tests.labels.fake import LABELS_URL, FakeSendcloud, calls_to
 from tests.labels.test_label_phase import oid, queue, row, run_chunk
@@ -163,7 +164,7 @@ def test_sweep_releases_a_stale_running_chunk_once(shop: Shop, integration: Send
     )
     long_ago = timezone.now() - timedelta(hours=1)
     PushChunk.objects.update(status=ChunkStatus.RUNNING, claimed_at=long_ago)
-    with mock.patch("sendcloud_integration.services.dispatch_batch") as dispatch:
+    with mock.patch("sendcloud_integration.push.services.dispatch_batch") as dispatch:
         assert sweep().redispatched_chunks == 1
         assert sweep().redispatched_chunks == 0  # released and stamped: not sent again at once
     dispatch.assert_called_once_with(result.batch_id, [1])

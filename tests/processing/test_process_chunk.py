@@ -9,7 +9,6 @@ from unittest import mock
 import pytest
 import responses
 
-from sendcloud_integration import processing, services
 from sendcloud_integration.models import (
     BatchStatus,
     ChunkStatus,
@@ -21,7 +20,9 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
-from sendcloud_integration.payloads import sendcloud_order_id
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.push import services
+from sendcloud_integration.sendcloud.payloads import sendcloud_order_id
 from tests.factories import OrderFactory
 from webshop.models import Order, Shop
 
@@ -258,8 +259,8 @@ def test_spent_budget_hands_the_chunk_back_without_an_attempt(
     batch = queue(shop, [OrderFactory(shop=shop) for _ in range(3)])
     # Cheap while waiting: no orders loaded, no payloads built.
     with (
-        mock.patch("sendcloud_integration.budget.peek", return_value=5.0) as peek,
-        mock.patch("sendcloud_integration.budget.take") as take,
+        mock.patch("sendcloud_integration.sendcloud.budget.peek", return_value=5.0) as peek,
+        mock.patch("sendcloud_integration.sendcloud.budget.take") as take,
         django_assert_max_num_queries(8),
     ):
         outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
@@ -282,8 +283,8 @@ def test_slot_lost_between_look_and_take_hands_back_without_counting(
     settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS = 0  # no sleeping through the wait in this test
     batch = queue(shop, [OrderFactory(shop=shop) for _ in range(2)])
     with (
-        mock.patch("sendcloud_integration.budget.peek", return_value=0.0),
-        mock.patch("sendcloud_integration.budget.take", return_value=0.7),
+        mock.patch("sendcloud_integration.sendcloud.budget.peek", return_value=0.0),
+        mock.patch("sendcloud_integration.sendcloud.budget.take", return_value=0.7),
     ):
         outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
     assert (outcome.counts_attempt, len(responses.calls)) == (False, 0)
@@ -324,7 +325,7 @@ def test_unexpected_error_is_retried_then_fails_the_orders(
     settings.SENDCLOUD_MAX_ATTEMPTS = 2
     batch = queue(shop, [OrderFactory(shop=shop) for _ in range(2)])
     boom = ValueError("cannot encode 12345678901234567 exactly")
-    with mock.patch("sendcloud_integration.payloads.build_order", side_effect=boom):
+    with mock.patch("sendcloud_integration.sendcloud.payloads.build_order", side_effect=boom):
         first = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
         assert first.retry_in is not None
         assert first.counts_attempt is True

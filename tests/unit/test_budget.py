@@ -11,8 +11,8 @@ from unittest import mock
 
 import pytest
 
-from sendcloud_integration import budget
-from sendcloud_integration.budget import FileStore, Kind, RedisStore, Window
+from sendcloud_integration.sendcloud import budget
+from sendcloud_integration.sendcloud.budget import FileStore, Kind, RedisStore, Window
 from tests.conftest import requires_redis
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,28 +22,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 from urllib3.exceptions import NewConnectionError
 
-from sendcloud_integration import client as client_module
-from sendcloud_integration.client import (
-    SAFE,
-    UNSAFE,
+from sendcloud_integration import limits as limits_module
+from sendcloud_integration.sendcloud import client as client_module
+from sendcloud_integration.sendcloud import errors as errors_module
+from sendcloud_integration.sendcloud import transport as transport_module
+from sendcloud_integration.sendcloud import types as types_module
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.errors import (
     AuthenticationError,
-    CallRecord,
     ClientError,
     Conflict,
-    LabelRequestResult,
     NotFound,
     OrdersRejected,
     RateLimited,
-    SendcloudBackend,
     SendcloudError,
-    SendcloudV3Client,
-    ShipmentInfo,
     TransientError,
+)
+from sendcloud_integration.sendcloud.transport import encode_json, shared_session
+from sendcloud_integration.sendcloud.types import (
+    CallRecord,
+    LabelRequestResult,
+    ShipmentInfo,
     UpsertedOrder,
-    budget_class,
-    encode_json,
     parse_shipment,
-    shared_session,
 )
 
 BASE = "https://sendcloud.test/api"
@@ -105,21 +107,7 @@ SHIPMENT = {
 }
 
 
-# -- protocol, budget, session ----------------------------------------------------------------------------------
-
-
-def test_client_implements_the_backend_protocol(sc: SendcloudV3Client) -> None:
-    assert isinstance(sc, SendcloudBackend)
-
-
-def test_budget_classes() -> None:
-    assert budget_class("GET") == SAFE
-    assert {budget_class(m) for m in ("POST", "put", "PATCH", "DELETE")} == {UNSAFE}
-    assert SendcloudV3Client.BUDGET["upsert_orders"] == UNSAFE
-    assert SendcloudV3Client.BUDGET["create_labels"] == UNSAFE
-    assert SendcloudV3Client.BUDGET["get_shipment"] == SAFE
-    public = {name for name in dir(SendcloudBackend) if not name.startswith("_")}
-    assert public == set(SendcloudV3Client.BUDGET)
+# -- session ----------------------------------------------------------------------------------
 
 
 def test_shared_session_is_pooled_and_never_retries_by_itself() -> None:
@@ -188,12 +176,12 @@ def test_on_call_gets_every_attempt_without_secrets(
     mocked.get(f"{BASE}/v3/shipments/x", status=500, body="<html>boom</html>")
     mocked.get(f"{BASE}/v3/shipments/y", body=requests.exceptions.ReadTimeout())
     # A server that echoes our credentials back must not get them into any record or message.
-    mocked.get(f"{BASE}/v3/orders/9", status=400, json=errors((f"bad auth {PUBLIC}:{SECRET}", "")))
+    mocked.get(f"{BASE}/v3/shipments/z", status=400, json=errors((f"bad auth {PUBLIC}:{SECRET}", "")))
 
-    caplog.set_level("INFO", logger="sendcloud_integration.client")
+    caplog.set_level("INFO", logger="sendcloud_integration.sendcloud.client")
     sc.list_integrations()
     raised = []
-    for call in (lambda: sc.get_shipment("x"), lambda: sc.get_shipment("y"), lambda: sc.get_order("9")):
+    for call in (lambda: sc.get_shipment("x"), lambda: sc.get_shipment("y"), lambda: sc.get_shipment("z")):
         with pytest.raises(SendcloudError) as info:
             call()
         raised.append(info.value)
@@ -396,9 +384,9 @@ def test_400_for_more_than_100_is_unattributed(sc: SendcloudV3Client, mocked: re
 
 
 def test_400_on_a_get_is_a_plain_client_error(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
-    mocked.get(ORDERS_URL, status=400, json=errors(("Select a valid choice.", "")))
+    mocked.get(f"{BASE}/v3/shipments", status=400, json=errors(("Select a valid choice.", "")))
     with pytest.raises(ClientError) as info:
-        sc.find_orders(order_id="o1", integration_id=128)
+        sc.find_shipments(order_number="o1")
     assert type(info.value) is ClientError
     assert info.value.errors[0].detail == "Select a valid choice."
 
@@ -421,12 +409,13 @@ def test_404_is_not_found_unless_the_caller_expects_a_delay(
     sc: SendcloudV3Client, mocked: responses.RequestsMock
 ) -> None:
     body = {"errors": [{"status": "404", "code": "not_found", "detail": "The order could not be found"}]}
-    mocked.get(f"{BASE}/v3/orders/669", status=404, json=body)
+    mocked.get(f"{BASE}/v3/shipments/669", status=404, json=body)
+    mocked.post(LABELS_URL, status=404, json=body)
     with pytest.raises(NotFound) as info:
-        sc.get_order("669")
+        sc.get_shipment("669")
     assert info.value.status_code == 404
     with pytest.raises(TransientError) as transient:
-        sc.get_order("669", not_found_is_transient=True)
+        sc.create_labels(integration_id=7, orders=["o1"], orders_just_pushed=True)
     assert transient.value.status_code == 404
     assert transient.value.outcome_uncertain is False
 
@@ -658,14 +647,6 @@ def test_find_shipments_filters(sc: SendcloudV3Client, mocked: responses.Request
         sc.find_shipments()
 
 
-def test_get_and_find_orders(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
-    mocked.get(f"{BASE}/v3/orders/669", json={"data": {"id": "669", "order_id": "o1"}})
-    mocked.get(ORDERS_URL, json={"data": [{"id": "669", "order_id": "o1"}]})
-    assert sc.get_order("669") == {"id": "669", "order_id": "o1"}
-    assert sc.find_orders(order_id="o1", integration_id=7) == [{"id": "669", "order_id": "o1"}]
-    assert mocked.calls[1].request.params == {"order_id": "o1", "page_size": "100", "integration": "7"}
-
-
 def test_list_shipments_filters_by_shipment_ids_in_one_get(
     sc: SendcloudV3Client, mocked: responses.RequestsMock, calls: list[CallRecord]
 ) -> None:
@@ -677,7 +658,6 @@ def test_list_shipments_filters_by_shipment_ids_in_one_get(
     assert page.next_cursor is None
     assert mocked.calls[0].request.params == {"shipment_uuids": "shp-1,shp-2", "page_size": "100"}
     assert [(c.method, c.path, c.status_code) for c in calls] == [("GET", "/v3/shipments", 200)]
-    assert SendcloudV3Client.BUDGET["list_shipments"] == SAFE
 
 
 def test_list_shipments_follows_the_link_header_cursor(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
@@ -761,12 +741,17 @@ def test_download_label_not_found(sc: SendcloudV3Client, mocked: responses.Reque
         sc.download_label("7")
 
 
-def test_the_module_imports_no_django_and_no_celery() -> None:
-    tree = ast.parse(Path(client_module.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", [client_module, transport_module, errors_module, types_module, limits_module])
+def test_the_http_modules_import_no_django_and_no_celery(module: ModuleType) -> None:
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] in {"django", "celery", "webshop"}}
-    assert not {name for name in imported if name.startswith("sendcloud_integration")}
+    http_only = {
+        "sendcloud_integration.limits",
+        *(f"sendcloud_integration.sendcloud.{m}" for m in ("client", "transport", "errors", "types")),
+    }
+    assert {name for name in imported if name.startswith("sendcloud_integration")} <= http_only
 
 
 def test_download_labels_asks_for_many_parcels_in_one_get(
@@ -781,7 +766,6 @@ def test_download_labels_asks_for_many_parcels_in_one_get(
     assert request.url == f"{BASE}/v3/parcel-documents/label?parcels=7&parcels=8&parcels=9&paper_size=A6"
     assert request.headers["Accept"] == "application/pdf"
     assert [(c.method, c.path) for c in calls] == [("GET", "/v3/parcel-documents/label")]
-    assert SendcloudV3Client.BUDGET["download_labels"] == SAFE
 
 
 def test_download_labels_refuses_what_the_spec_does_not_allow(sc: SendcloudV3Client) -> None:

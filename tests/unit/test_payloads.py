@@ -16,9 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sendcloud_integration.client import encode_json
 from sendcloud_integration.models import SendcloudIntegration
-from sendcloud_integration.payloads import (
+from sendcloud_integration.sendcloud.payloads import (
     HOUSE_NUMBER_MAX_LENGTH,
     ISO_COUNTRIES,
     address_lines,
@@ -28,6 +27,7 @@ from sendcloud_integration.payloads import (
     sendcloud_order_id,
     split_house_number,
 )
+from sendcloud_integration.sendcloud.transport import encode_json
 from tests.factories import OrderFactory, SendcloudIntegrationFactory
 from webshop.models import Order, Shop
 

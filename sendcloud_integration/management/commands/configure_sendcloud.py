@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from sendcloud_integration.integration_services import configure_sendcloud
+from sendcloud_integration.integration.services import configure_sendcloud
 from webshop.management.base import OperatorCommand
 from webshop.services import ServiceError, get_shop_by_slug
 

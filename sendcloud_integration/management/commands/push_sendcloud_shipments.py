@@ -26,7 +26,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from sendcloud_integration.bulk import (
+from sendcloud_integration.exceptions import NoOrdersFound, PushRefused
+from sendcloud_integration.limits import MAX_BIGINT
+from sendcloud_integration.push.selection import (
     FAILURES_SHOWN,
     OrderSelection,
     SelectionError,
@@ -35,8 +37,7 @@ from sendcloud_integration.bulk import (
     select_order_ids,
     watch_batches,
 )
-from sendcloud_integration.exceptions import NoOrdersFound, PushRefused
-from sendcloud_integration.services import Actor, PushResult, push_orders
+from sendcloud_integration.push.services import Actor, PushResult, push_orders
 from webshop.management.base import OperatorCommand, input_error
 from webshop.models import Shop
 from webshop.services import ServiceError, get_shop_by_slug
@@ -45,7 +46,7 @@ EXIT_FAILURES: Final = 1
 EXIT_TIMEOUT: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
-MAX_ORDER_ID: Final = 2**63 - 1  # PostgreSQL's bigint
+MAX_ORDER_ID: Final = MAX_BIGINT
 MAX_CHUNK_SIZE: Final = 100  # the Sendcloud v3 orders batch maximum
 DEFAULT_POLL_SECONDS: Final = 2.0
 #: ``PushBatch.started_by_label`` holds 200 characters, "command " included.

@@ -33,7 +33,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.urls import reverse
 
-from sendcloud_integration.integration_services import configure_sendcloud
+from sendcloud_integration.integration.services import configure_sendcloud
 from sendcloud_integration.models import SendcloudIntegration
 from webshop.demo import DEMO_MIX, make_orders
 from webshop.management.base import OperatorCommand, input_error

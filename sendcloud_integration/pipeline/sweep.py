@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from sendcloud_integration import labels, services
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
     BatchStatus,
@@ -34,6 +33,8 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
+from sendcloud_integration.pipeline.labels import work as labels
+from sendcloud_integration.push import services
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from sendcloud_integration import admin_views, dashboard
-from sendcloud_integration.integration_services import configure_sendcloud
+from sendcloud_integration.admin import views as admin_views
+from sendcloud_integration.integration.services import configure_sendcloud
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
     BatchStatus,
@@ -42,6 +42,7 @@ from sendcloud_integration.models import (
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.selectors import dashboard
 from webshop.models import Order, OrderLine, ShippingAddress
 
 #: How many Sendcloud calls an order page lists (newest first); the call log admin has them all.

@@ -22,16 +22,6 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from sendcloud_integration import budget, labels, payloads
-from sendcloud_integration.call_log import CallLog
-from sendcloud_integration.client import (
-    AuthenticationError,
-    OrdersRejected,
-    SendcloudError,
-    SendcloudV3Client,
-    TransientError,
-    UpsertedOrder,
-)
 from sendcloud_integration.models import (
     BatchStatus,
     ChunkStatus,
@@ -42,7 +32,14 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
-from sendcloud_integration.services import fail_shipments
+from sendcloud_integration.pipeline.labels import work as labels
+from sendcloud_integration.push.services import fail_shipments
+from sendcloud_integration.sendcloud import budget, payloads
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.errors import AuthenticationError, OrdersRejected, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.factory import build_client
+from sendcloud_integration.sendcloud.types import UpsertedOrder
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +68,6 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
 def spread(wait: float) -> float:
     """A budget wait plus up to a second of jitter, so chunks that wait together do not all wake together."""
     return wait + random.uniform(0, min(1.0, wait))
-
-
-def build_client(integration: SendcloudIntegration, call_log: CallLog) -> SendcloudV3Client:
-    return SendcloudV3Client(
-        base_url=settings.SENDCLOUD_API_BASE_URL,
-        public_key=integration.public_key,
-        secret_key=integration.secret_key,
-        connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
-        read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
-        on_call=call_log,
-    )
 
 
 def claim_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> PushChunk | None:

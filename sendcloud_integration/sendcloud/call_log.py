@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sendcloud_integration.client import CallRecord
 from sendcloud_integration.models import SendcloudApiCall
+from sendcloud_integration.sendcloud.types import CallRecord
 
 
 @dataclass

@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from django.db import models, transaction
 from django.utils import timezone
 
-from sendcloud_integration import budget
-from sendcloud_integration.call_log import CallLog
-from sendcloud_integration.client import AuthenticationError, SendcloudError
+from sendcloud_integration.limits import MAX_BIGINT
 from sendcloud_integration.models import SendcloudIntegration
-from sendcloud_integration.processing import build_client
+from sendcloud_integration.sendcloud import budget
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.errors import AuthenticationError, SendcloudError
+from sendcloud_integration.sendcloud.factory import build_client
 from webshop.models import Shop
 from webshop.services import ServiceError
 
 logger = logging.getLogger(__name__)
-
-#: The largest id a ``PositiveBigIntegerField`` holds on every backend.
-_MAX_ID = 2**63 - 1
 
 
 class SendcloudConfigError(ServiceError):
@@ -107,9 +105,9 @@ def _check(
         limit = _max_length(label.replace(" ", "_"))
         if len(value) > limit:
             raise SendcloudConfigError(f"the {label} is too long: at most {limit} characters")
-    if not 1 <= integration_id <= _MAX_ID:
+    if not 1 <= integration_id <= MAX_BIGINT:
         raise SendcloudConfigError("the integration id must be a positive integer")
-    if sender_address_id is not None and not 1 <= sender_address_id <= _MAX_ID:
+    if sender_address_id is not None and not 1 <= sender_address_id <= MAX_BIGINT:
         raise SendcloudConfigError("the sender address id must be a positive integer")
     limit = _max_length("shipping_option_code")
     if len(shipping_option_code) > limit:

@@ -78,22 +78,11 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from pypdf import PageObject, PdfReader, PdfWriter
 
-from sendcloud_integration import budget, payloads, processing
-from sendcloud_integration.call_log import CallLog
-from sendcloud_integration.client import (
+from sendcloud_integration.limits import (
     MAX_IDS_PER_SHIPMENT_FILTER,
     MAX_ORDERS_PER_LABEL_REQUEST,
     MAX_PARCELS_PER_DOCUMENT_REQUEST,
     MAX_SHIPMENTS_PAGE_SIZE,
-    AuthenticationError,
-    Conflict,
-    LabelRequestResult,
-    NotFound,
-    ParcelInfo,
-    SendcloudError,
-    SendcloudV3Client,
-    ShipmentInfo,
-    TransientError,
 )
 from sendcloud_integration.models import (
     ChunkStatus,
@@ -104,6 +93,19 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.sendcloud import budget, payloads
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.errors import (
+    AuthenticationError,
+    Conflict,
+    NotFound,
+    SendcloudError,
+    TransientError,
+)
+from sendcloud_integration.sendcloud.factory import build_client
+from sendcloud_integration.sendcloud.types import LabelRequestResult, ParcelInfo, ShipmentInfo
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +207,7 @@ def reconcile_orphans(*, shipment_ids: Sequence[int]) -> int:
         try:
             work = _LabelWork(
                 integration=integration,
-                client=processing.build_client(integration, call_log),
+                client=build_client(integration, call_log),
                 call_log=call_log,
                 chunk=None,
                 may_request=False,

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from sendcloud_integration.client import MAX_ORDERS_PER_LABEL_REQUEST
+from sendcloud_integration.limits import MAX_ORDERS_PER_LABEL_REQUEST
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
     IN_FLIGHT_STATES,

@@ -32,11 +32,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 from pypdf.errors import PdfReadError
 
-from sendcloud_integration import dashboard, pdf, selectors
 from sendcloud_integration.exceptions import PushRefused
-from sendcloud_integration.integration_services import CheckOutcome, verify_connection
+from sendcloud_integration.integration.services import CheckOutcome, verify_connection
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
-from sendcloud_integration.services import Actor, PushResult, push_orders
+from sendcloud_integration.printing import merge as pdf
+from sendcloud_integration.push.services import Actor, PushResult, push_orders
+from sendcloud_integration.selectors import batches as selectors
+from sendcloud_integration.selectors import dashboard
 from webshop.models import Order, Shop
 
 if TYPE_CHECKING:

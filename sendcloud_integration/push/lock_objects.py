@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sendcloud_integration import lookups  # noqa: F401 - registers ``any_of``
-from sendcloud_integration.classification import OrderFacts
+from sendcloud_integration.push.classification import OrderFacts
 from webshop.models import Order, Shop
 
 

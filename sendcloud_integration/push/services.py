@@ -19,9 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from sendcloud_integration import lock_objects
-from sendcloud_integration.classification import Category, classify
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
+from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
     IN_FLIGHT_STATES,
@@ -35,6 +34,8 @@ from sendcloud_integration.models import (
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.push import lock_objects
+from sendcloud_integration.push.classification import Category, classify
 from webshop.models import ApiToken, Shop
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def push_orders(
     queries does not depend on the number of ids. ``dry_run`` classifies and changes nothing.
     """
     chunk_size = chunk_size or settings.SENDCLOUD_CHUNK_SIZE
-    if not 1 <= chunk_size <= 100:
+    if not 1 <= chunk_size <= MAX_ORDERS_PER_UPSERT:
         raise ValueError("chunk_size must be between 1 and 100 (the Sendcloud v3 batch maximum)")
     ids = list(dict.fromkeys(order_ids))
     ready_integration(shop)

@@ -1,0 +1,3 @@
+"""Django admin for Sendcloud: orders with their shipment, batches, the integration and the call log."""
+
+from sendcloud_integration.admin import models as models

@@ -1,0 +1,25 @@
+"""The limits the service lives within, each defined once: Sendcloud's batch sizes and the database's ids.
+
+Pure Python (no Django), so the HTTP adapter, the pipeline, the read models and the API all import the
+same numbers. The Sendcloud limits come from the official v3 OpenAPI specs (named per constant); a
+test per limit checks that the code refuses one more than allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: ``POST /v3/orders`` takes 1 to 100 orders per request (spec: v3/orders). It is also the chunk size cap.
+MAX_ORDERS_PER_UPSERT: Final = 100
+#: ``POST /v3/orders/create-labels-async`` takes 1 to 20 orders per request (spec: v3/ship-an-order).
+MAX_ORDERS_PER_LABEL_REQUEST: Final = 20
+#: ``GET /v3/shipments``: ``page_size`` is 1..100 (spec: v3/shipments).
+MAX_SHIPMENTS_PAGE_SIZE: Final = 100
+#: ``GET /v3/shipments``: the ``shipment_uuids`` and ``ids`` filters take at most 100 ids each (spec: v3/shipments).
+MAX_IDS_PER_SHIPMENT_FILTER: Final = 100
+#: ``GET /v3/parcel-documents/{type}``: ``parcels`` holds 1 to 20 parcel ids (spec: v3/parcel-documents).
+MAX_PARCELS_PER_DOCUMENT_REQUEST: Final = 20
+#: The ``paper_size`` enum of the parcel-documents endpoints. A6 is a label's own size: one label a page.
+PAPER_SIZES: Final = frozenset({"A4", "A5", "A6"})
+#: The largest id PostgreSQL's ``bigint`` (and so a ``PositiveBigIntegerField``) holds on every backend.
+MAX_BIGINT: Final = 2**63 - 1

@@ -1,0 +1,300 @@
+"""The Sendcloud API v3 endpoints the service uses, one method per endpoint and per HTTP request.
+
+Each public method makes exactly one HTTP request (through :class:`~sendcloud_integration.sendcloud.transport.
+Transport`), so a caller can take exactly one slot of the shared request budget before calling it: ``POST``
+methods draw on the "unsafe" budget, ``GET`` methods on the "safe" one. Arguments are checked against the
+limits of the official spec before anything is sent. HTTP only: no Django models, no Celery; the factory
+that builds a client for an integration is ``sendcloud_integration.sendcloud.factory``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import requests
+
+from sendcloud_integration.limits import (
+    MAX_IDS_PER_SHIPMENT_FILTER,
+    MAX_ORDERS_PER_LABEL_REQUEST,
+    MAX_ORDERS_PER_UPSERT,
+    MAX_PARCELS_PER_DOCUMENT_REQUEST,
+    MAX_SHIPMENTS_PAGE_SIZE,
+    PAPER_SIZES,
+)
+from sendcloud_integration.sendcloud.errors import describe, field_path, looks_transient
+from sendcloud_integration.sendcloud.transport import Malformed, Paged, Transport, cursor_of, data_of
+from sendcloud_integration.sendcloud.types import (
+    ApiError,
+    CallRecord,
+    LabelAccepted,
+    LabelRequestResult,
+    ShipmentInfo,
+    ShipmentPage,
+    UpsertedOrder,
+    parse_api_errors,
+    parse_shipment,
+    text_of,
+)
+
+#: ``source.pointer`` of a per-order error in a label request: ``/data/attributes/orders/<index>/<field>``.
+LABEL_POINTER: Final = re.compile(r"^/?data/attributes/orders/\[?(\d+)\]?(?:/(.*))?$")
+
+
+class SendcloudV3Client:
+    """The v3 endpoints for one integration's credentials. Cheap to create; the session is shared per process."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        public_key: str,
+        secret_key: str,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        session: requests.Session | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        self.transport = Transport(
+            base_url=base_url,
+            public_key=public_key,
+            secret_key=secret_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            session=session,
+            on_call=on_call,
+        )
+        self._call = self.transport.call
+
+    def __repr__(self) -> str:
+        return f"<SendcloudV3Client {self.transport.base_url}>"
+
+    # -- orders ------------------------------------------------------------------------------------------------
+
+    def upsert_orders(self, orders: list[dict[str, Any]]) -> list[UpsertedOrder]:
+        """``POST /v3/orders``: create or update up to 100 orders (upsert on ``order_id`` + integration id).
+
+        All-or-nothing: a 400 naming orders raises :class:`OrdersRejected` so the caller can fail those and
+        resend the rest. Sending the same orders again is safe (it is an upsert), so a timeout here only costs
+        a repeat.
+        """
+        if not 1 <= len(orders) <= MAX_ORDERS_PER_UPSERT:
+            raise ValueError(f"upsert_orders takes 1 to {MAX_ORDERS_PER_UPSERT} orders, got {len(orders)}.")
+
+        def parse(body: Any) -> list[UpsertedOrder]:
+            return [
+                UpsertedOrder(
+                    sendcloud_id=text_of(item.get("id")),
+                    order_id=str(item["order_id"]),
+                    order_number=text_of(item.get("order_number")),
+                )
+                for item in data_of(body, list)
+            ]
+
+        return self._call("POST", "/v3/orders", parse, body=orders, orders_batch_size=len(orders))
+
+    # -- labels ------------------------------------------------------------------------------------------------
+
+    def create_labels(
+        self,
+        *,
+        integration_id: int,
+        orders: list[str],
+        sender_address_id: int | None = None,
+        ship_with: dict[str, Any] | None = None,
+        orders_just_pushed: bool = False,
+    ) -> LabelRequestResult:
+        """``POST /v3/orders/create-labels-async`` for 1 to 20 of our ``order_id`` values.
+
+        This buys labels. Sendcloud has no idempotency key here, so the caller must record that it asked
+        *before* calling, and on a :class:`TransientError` with ``outcome_uncertain`` look up the orders'
+        shipments (:meth:`find_shipments`) instead of asking again. ``orders_just_pushed`` turns a 404 for the
+        whole request into a transient error (the orders may simply not be saved yet).
+        """
+        if not 1 <= len(orders) <= MAX_ORDERS_PER_LABEL_REQUEST:
+            raise ValueError(f"create_labels takes 1 to {MAX_ORDERS_PER_LABEL_REQUEST} orders, got {len(orders)}.")
+        if len(set(orders)) != len(orders):
+            raise ValueError("create_labels got the same order twice.")  # the spec demands unique items
+        body: dict[str, Any] = {
+            "integration_id": integration_id,
+            "orders": [{"order_id": order_id} for order_id in orders],
+        }
+        if sender_address_id is not None:
+            body["sender_address_id"] = sender_address_id
+        if ship_with is not None:
+            body["ship_with"] = ship_with
+
+        def parse(payload: Any) -> LabelRequestResult:
+            if not isinstance(payload, dict):
+                raise Malformed("expected an object")
+            return self._label_result(orders, payload)
+
+        return self._call(
+            "POST", "/v3/orders/create-labels-async", parse, body=body, not_found_is_transient=orders_just_pushed
+        )
+
+    def _label_result(self, requested: list[str], payload: dict[str, Any]) -> LabelRequestResult:
+        """Match the 202's successes (by ``order_id``) and errors (by pointer index) to the requested orders."""
+        accepted: list[LabelAccepted] = []
+        accepted_ids: set[str] = set()
+        data = payload.get("data") or []
+        for item in data if isinstance(data, list) else []:
+            if not isinstance(item, dict) or item.get("order_id") is None:
+                continue
+            parcel_ids = item.get("parcels_ids")
+            if not isinstance(parcel_ids, list) or not parcel_ids:  # ``parcel_id`` is the deprecated single form
+                parcel_ids = [item["parcel_id"]] if item.get("parcel_id") is not None else []
+            label = LabelAccepted(
+                order_id=str(item["order_id"]),
+                order_number=text_of(item.get("order_number")),
+                shipment_id=text_of(item.get("shipment_id")),
+                parcel_ids=[str(p) for p in parcel_ids],
+            )
+            accepted.append(label)
+            accepted_ids.add(label.order_id)
+
+        rejected: dict[str, str] = {}
+        retryable: set[str] = set()
+        general: list[ApiError] = []
+        for error in parse_api_errors(payload):
+            match = LABEL_POINTER.match(error.pointer)
+            if not match or int(match.group(1)) >= len(requested):
+                general.append(error)
+                continue
+            order_id = requested[int(match.group(1))]
+            if order_id in accepted_ids:
+                continue
+            text = self.transport.scrub(describe(error, field_path(match.group(2) or "")))
+            rejected[order_id] = f"{rejected[order_id]}; {text}" if order_id in rejected else text
+            if looks_transient(error):
+                retryable.add(order_id)
+        if general:
+            # Errors that name no order (e.g. an unknown sender address) concern every order not accepted.
+            text = self.transport.scrub("; ".join(e.detail for e in general))
+            for order_id in requested:
+                if order_id not in accepted_ids and order_id not in rejected:
+                    rejected[order_id] = text
+                    if all(looks_transient(e) for e in general):
+                        retryable.add(order_id)
+        unaccounted = [o for o in requested if o not in accepted_ids and o not in rejected]
+        return LabelRequestResult(
+            accepted=accepted, rejected=rejected, retryable=frozenset(retryable), unaccounted=unaccounted
+        )
+
+    # -- shipments ---------------------------------------------------------------------------------------------
+
+    def get_shipment(self, shipment_id: str) -> ShipmentInfo:
+        """``GET /v3/shipments/{id}``: poll until :attr:`ShipmentInfo.is_ready` or a ``failed_message``."""
+        return self._call("GET", f"/v3/shipments/{shipment_id}", lambda body: parse_shipment(data_of(body, dict)))
+
+    def find_shipments(
+        self, *, order_number: str | None = None, external_reference_id: str | None = None
+    ) -> list[ShipmentInfo]:
+        """``GET /v3/shipments`` filtered: do shipments already exist? Asked before re-requesting a label.
+
+        One page of up to 100 — an order has a handful of shipments at most — so the call costs one GET.
+        """
+        params = {"page_size": "100"}
+        if order_number:
+            params["order_number"] = order_number
+        if external_reference_id:
+            params["external_reference_id"] = external_reference_id
+        if len(params) == 1:
+            raise ValueError("find_shipments needs order_number or external_reference_id.")
+
+        def parse(body: Any) -> list[ShipmentInfo]:
+            return [parse_shipment(item) for item in data_of(body, list) if isinstance(item, dict)]
+
+        return self._call("GET", "/v3/shipments", parse, params=params)
+
+    def list_shipments(
+        self,
+        *,
+        shipment_ids: Sequence[str] = (),
+        parcel_ids: Sequence[str] = (),
+        order_number: str | None = None,
+        integration_id: int | None = None,
+        page_size: int = MAX_SHIPMENTS_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> ShipmentPage:
+        """One page of ``GET /v3/shipments``: the statuses of many shipments for the price of one GET.
+
+        ``shipment_ids`` and ``parcel_ids`` become the spec's comma-separated ``shipment_uuids`` and ``ids``
+        filters (at most 100 each), so polling a whole chunk's labels costs one request instead of one per
+        order. Pagination is by cursor: pass the page's ``next_cursor`` back, with the same filters, for the
+        next page. Without any filter this lists the whole account, which is refused here — the callers
+        poll and look up, they never mean to scan.
+        """
+        if not 1 <= page_size <= MAX_SHIPMENTS_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1 to {MAX_SHIPMENTS_PAGE_SIZE}, got {page_size}.")
+        params: dict[str, str | Sequence[str]] = {"page_size": str(page_size)}
+        for name, ids in (("shipment_uuids", shipment_ids), ("ids", parcel_ids)):
+            if isinstance(ids, str):
+                raise TypeError(f"{name} takes a sequence of ids, not one string.")
+            if len(ids) > MAX_IDS_PER_SHIPMENT_FILTER:
+                raise ValueError(f"{name} takes at most {MAX_IDS_PER_SHIPMENT_FILTER} ids, got {len(ids)}.")
+            if any(not str(i) or "," in str(i) for i in ids):
+                raise ValueError(f"{name} got an empty id or one containing a comma.")
+            if ids:
+                params[name] = ",".join(str(i) for i in ids)
+        if order_number:
+            params["order_number"] = order_number
+        if integration_id is not None:
+            params["integration_id"] = str(integration_id)
+        if len(params) == 1:
+            raise ValueError("list_shipments needs at least one filter.")
+        if cursor:
+            params["cursor"] = cursor
+
+        def parse(answer: Paged) -> ShipmentPage:
+            shipments = [parse_shipment(item) for item in data_of(answer.body, list) if isinstance(item, dict)]
+            return ShipmentPage(shipments=shipments, next_cursor=cursor_of(answer.next_url))
+
+        return self._call("GET", "/v3/shipments", parse, params=params, paged=True)
+
+    def download_label(self, parcel_id: str) -> bytes:
+        """``GET /v3/parcels/{id}/documents/label`` as PDF. Anything that is not a PDF is retried later."""
+
+        def parse(content: bytes) -> bytes:
+            return content
+
+        return self._call("GET", f"/v3/parcels/{parcel_id}/documents/label", parse, pdf=True)
+
+    def download_labels(self, parcel_ids: Sequence[str], *, paper_size: str = "A6") -> bytes:
+        """``GET /v3/parcel-documents/label?parcels=…``: the labels of 1 to 20 parcels as one PDF.
+
+        One GET instead of one per parcel. ``parcels`` is an integer array in the spec, sent the OpenAPI
+        default way (the parameter repeated). ``paper_size`` A6 (a label's own size) asks for one label a
+        page. The spec does not promise the pages' order or count, so the caller must check them before
+        it hands a page to an order (see ``labels``); anything that is not a PDF is retried later, as for
+        :meth:`download_label`.
+        """
+        if isinstance(parcel_ids, str):
+            raise TypeError("download_labels takes a sequence of parcel ids, not one string.")
+        if not 1 <= len(parcel_ids) <= MAX_PARCELS_PER_DOCUMENT_REQUEST:
+            raise ValueError(
+                f"download_labels takes 1 to {MAX_PARCELS_PER_DOCUMENT_REQUEST} parcels, got {len(parcel_ids)}."
+            )
+        ids = [str(p) for p in parcel_ids]
+        if not all(i.isdigit() for i in ids):
+            raise ValueError("download_labels takes integer parcel ids (the spec types them as integers).")
+        if paper_size not in PAPER_SIZES:
+            raise ValueError(f"paper_size must be one of {sorted(PAPER_SIZES)}, got {paper_size!r}.")
+
+        def parse(content: bytes) -> bytes:
+            return content
+
+        return self._call(
+            "GET", "/v3/parcel-documents/label", parse, params={"parcels": ids, "paper_size": paper_size}, pdf=True
+        )
+
+    # -- account -----------------------------------------------------------------------------------------------
+
+    def list_integrations(self) -> list[dict[str, Any]]:
+        """``GET /v3/integrations``: the cheapest authenticated call, used to verify a connection."""
+
+        def parse(body: Any) -> list[dict[str, Any]]:
+            return [item for item in data_of(body, list) if isinstance(item, dict)]
+
+        return self._call("GET", "/v3/integrations", parse)

@@ -1,0 +1,25 @@
+"""The one place that builds a Sendcloud client for a shop's integration, from the settings.
+
+Kept apart from ``client.py`` so that the client stays free of Django: this module reads the
+integration's keys from the model and the base URL and timeouts from the settings.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from sendcloud_integration.models import SendcloudIntegration
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+
+
+def build_client(integration: SendcloudIntegration, call_log: CallLog) -> SendcloudV3Client:
+    """A client with the integration's credentials whose every call is recorded in ``call_log``."""
+    return SendcloudV3Client(
+        base_url=settings.SENDCLOUD_API_BASE_URL,
+        public_key=integration.public_key,
+        secret_key=integration.secret_key,
+        connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
+        read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
+        on_call=call_log,
+    )

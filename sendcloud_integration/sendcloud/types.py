@@ -1,0 +1,235 @@
+"""What Sendcloud answers, as small frozen dataclasses: the rest of the service never reads raw JSON.
+
+HTTP only: no Django, no Celery (see ``docs/architecture.md``). ``parse_shipment`` and
+``parse_api_errors`` turn v3 JSON into these types; everything else in the adapter builds on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP attempt, as staff see it in the call log. Never carries credentials."""
+
+    method: str
+    path: str  # without host or query, e.g. "/v3/orders"
+    status_code: int | None  # None when no answer came (timeout, connection error)
+    duration_ms: int
+    error: str = ""  # a short excerpt; "" on success
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """One entry of a v3 JSON:API ``errors`` array."""
+
+    status: str
+    code: str
+    detail: str
+    pointer: str = ""
+
+
+@dataclass(frozen=True)
+class UpsertedOrder:
+    """One order Sendcloud accepted (201). Saving is asynchronous: it may not be readable for a moment."""
+
+    sendcloud_id: str
+    order_id: str
+    order_number: str
+
+
+@dataclass(frozen=True)
+class LabelAccepted:
+    """An order for which Sendcloud created a shipment; its label is made later (poll the shipment)."""
+
+    order_id: str
+    order_number: str
+    shipment_id: str
+    parcel_ids: list[str]
+
+
+@dataclass(frozen=True)
+class LabelRequestResult:
+    """The mixed 202 of ``create-labels-async``, keyed by our ``order_id`` values.
+
+    * ``accepted``: a shipment exists for these orders — never ask for their labels again.
+    * ``rejected``: Sendcloud's message per order; no shipment was made.
+    * ``retryable``: the subset of ``rejected`` whose error looks temporary (the order is not visible yet
+      after a push, a processing conflict, a server error) — worth asking again later.
+    * ``unaccounted``: requested orders Sendcloud said nothing about. Treat as uncertain: look up their
+      shipments before asking again.
+    """
+
+    accepted: list[LabelAccepted]
+    rejected: dict[str, str]
+    retryable: frozenset[str] = frozenset()
+    unaccounted: list[str] = field(default_factory=list)
+
+
+#: Parcel status codes that come after the label was made are open-ended (in transit, delivered, ...), so
+#: readiness is defined by exclusion: every parcel has a status that is neither still pending, nor failed,
+#: nor cancelled. Codes seen in the v3 shipments spec: ANNOUNCING, READY_TO_SEND, ANNOUNCEMENT_FAILED,
+#: CANCELLED; the others below are the v2-era names of "no label yet" that may still appear.
+PENDING_STATUSES: Final = frozenset({"ANNOUNCING", "NO_LABEL", "READY_TO_ANNOUNCE", "BEING_ANNOUNCED"})
+FAILED_STATUSES: Final = frozenset({"ANNOUNCEMENT_FAILED"})
+CANCELLED_STATUSES: Final = frozenset({"CANCELLED", "CANCELLATION_REQUESTED", "BEING_CANCELLED"})
+READY_TO_SEND: Final = "READY_TO_SEND"
+
+
+@dataclass(frozen=True)
+class ParcelInfo:
+    """One parcel of a shipment. ``errors`` repeats the shipment's errors: v3 reports them per shipment."""
+
+    parcel_id: str
+    status_code: str
+    status_message: str
+    tracking_number: str
+    tracking_url: str
+    carrier: str
+    label_url: str
+    errors: list[str]
+
+    @property
+    def is_pending(self) -> bool:
+        return not self.status_code or self.status_code in PENDING_STATUSES
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status_code in FAILED_STATUSES
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status_code in CANCELLED_STATUSES
+
+    @property
+    def is_ready(self) -> bool:
+        """READY_TO_SEND or any later status: the label exists."""
+        return not (self.is_pending or self.is_failed or self.is_cancelled)
+
+
+@dataclass(frozen=True)
+class ShipmentInfo:
+    """What the service needs from ``GET /v3/shipments/{id}``."""
+
+    shipment_id: str
+    order_number: str
+    external_reference_id: str
+    parcels: list[ParcelInfo]
+    errors: list[str] = field(default_factory=list)
+    carrier: str = ""
+
+    @property
+    def is_ready(self) -> bool:
+        """Every parcel has its label (READY_TO_SEND or later)."""
+        return bool(self.parcels) and all(p.is_ready for p in self.parcels)
+
+    @property
+    def is_pending(self) -> bool:
+        """Still being announced: ask again later. A shipment without parcels yet counts as pending."""
+        if self.failed_message is not None or any(p.is_cancelled for p in self.parcels):
+            return False
+        return not self.parcels or any(p.is_pending for p in self.parcels)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return bool(self.parcels) and any(p.is_cancelled for p in self.parcels)
+
+    @property
+    def failed_message(self) -> str | None:
+        """The carrier's own words when the announcement failed (ANNOUNCEMENT_FAILED), else None."""
+        failed = [p for p in self.parcels if p.is_failed]
+        if not failed:
+            return None
+        if self.errors:
+            return "; ".join(self.errors)
+        return failed[0].status_message or "The carrier refused the shipment (announcement failed)."
+
+
+@dataclass(frozen=True)
+class ShipmentPage:
+    """One page of ``GET /v3/shipments``. ``next_cursor`` is set when the ``Link`` header names a next page."""
+
+    shipments: list[ShipmentInfo]
+    next_cursor: str | None = None
+
+
+def parse_api_errors(body: Any) -> list[ApiError]:
+    """The JSON:API ``errors`` of a v3 body (an array or, per the spec's schema, a single object)."""
+    if not isinstance(body, dict):
+        return []
+    raw = body.get("errors")
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return []
+    errors = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        source = item.get("source")
+        if not isinstance(source, dict):
+            source = {}
+        pointer = source.get("pointer") or source.get("parameter") or source.get("header") or ""
+        detail = item.get("detail") or item.get("title") or item.get("code") or "Unknown error"
+        errors.append(
+            ApiError(
+                status=str(item.get("status") or ""),
+                code=str(item.get("code") or ""),
+                detail=str(detail),
+                pointer=str(pointer),
+            )
+        )
+    return errors
+
+
+def text_of(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def parse_shipment(data: Mapping[str, Any]) -> ShipmentInfo:
+    """A v3 shipment object (``GET /v3/shipments/{id}``'s ``data``, or a 409 body) → :class:`ShipmentInfo`."""
+    raw_errors = data.get("errors")
+    errors = [e.detail for e in parse_api_errors({"errors": raw_errors})] if raw_errors else []
+    carrier_obj = data.get("carrier")
+    carrier = ""
+    if isinstance(carrier_obj, dict):
+        carrier = text_of(carrier_obj.get("code") or carrier_obj.get("name"))
+    elif carrier_obj:
+        carrier = text_of(carrier_obj)
+    parcels = []
+    raw_parcels = data.get("parcels")
+    for parcel in raw_parcels if isinstance(raw_parcels, list) else []:
+        if not isinstance(parcel, dict):
+            continue
+        status = parcel.get("status")
+        if not isinstance(status, dict):
+            status = {}
+        label_url = ""
+        documents = parcel.get("documents")
+        for document in documents if isinstance(documents, list) else []:
+            if isinstance(document, dict) and "label" in (document.get("document_type"), document.get("type")):
+                label_url = text_of(document.get("link"))
+                break
+        parcels.append(
+            ParcelInfo(
+                parcel_id=text_of(parcel.get("id")),
+                status_code=text_of(status.get("code")).upper(),
+                status_message=text_of(status.get("message")),
+                tracking_number=text_of(parcel.get("tracking_number")),
+                tracking_url=text_of(parcel.get("tracking_url")),
+                carrier=carrier,
+                label_url=label_url,
+                errors=list(errors),
+            )
+        )
+    return ShipmentInfo(
+        shipment_id=text_of(data.get("id")),
+        order_number=text_of(data.get("order_number")),
+        external_reference_id=text_of(data.get("external_reference_id")),
+        parcels=parcels,
+        errors=errors,
+        carrier=carrier,
+    )
