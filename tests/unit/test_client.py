@@ -190,7 +190,7 @@ def test_on_call_gets_every_attempt_without_secrets(
         ("GET", "/v3/integrations", 200),
         ("GET", "/v3/shipments/x", 500),
         ("GET", "/v3/shipments/y", None),
-        ("GET", "/v3/orders/9", 400),
+        ("GET", "/v3/shipments/z", 400),
     ]
     assert calls[0].error == ""
     assert all(c.error for c in calls[1:])
