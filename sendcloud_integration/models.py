@@ -8,6 +8,7 @@ second time.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -17,6 +18,29 @@ from django.db import models
 from django.utils import timezone
 
 from webshop.models import ApiToken, Order, Shop
+
+
+class IntegrationProblem(enum.Enum):
+    """Why a shop's integration cannot be used for Sendcloud calls (see :func:`integration_problem`)."""
+
+    MISSING = "missing"
+    INACTIVE = "inactive"
+    NO_CREDENTIALS = "no_credentials"
+
+
+def integration_problem(integration: SendcloudIntegration | None) -> IntegrationProblem | None:
+    """The one answer to "is this integration usable, and if not why"; None when it is usable.
+
+    Every caller (the push, the chunk worker, the sweep's reconciliation) words the reason for its own
+    reader, but they all decide with this function.
+    """
+    if integration is None:
+        return IntegrationProblem.MISSING
+    if not integration.is_active:
+        return IntegrationProblem.INACTIVE
+    if not integration.has_credentials:
+        return IntegrationProblem.NO_CREDENTIALS
+    return None
 
 
 class SendcloudIntegration(models.Model):
@@ -50,6 +74,24 @@ class SendcloudIntegration(models.Model):
     @property
     def masked_secret(self) -> str:
         return "•" * 8 if self.secret_key else ""
+
+    def mark_disconnected(self, error: str) -> None:
+        """Sendcloud refused the credentials (401/403): record it; pushes are blocked until they change."""
+        now = timezone.now()
+        SendcloudIntegration.objects.filter(pk=self.pk).update(
+            is_connected=False, connection_error=error[:2000], connection_checked_at=now
+        )
+        self.is_connected, self.connection_error, self.connection_checked_at = False, error[:2000], now
+
+    def mark_connected(self, *, only_if_changed: bool = False) -> None:
+        """Sendcloud accepted the credentials. ``only_if_changed`` skips the write when already connected."""
+        if only_if_changed and self.is_connected:
+            return
+        now = timezone.now()
+        SendcloudIntegration.objects.filter(pk=self.pk).update(
+            is_connected=True, connection_error="", connection_checked_at=now
+        )
+        self.is_connected, self.connection_error, self.connection_checked_at = True, "", now
 
 
 class ShipmentState(models.TextChoices):

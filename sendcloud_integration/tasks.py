@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers. Ids in, one service call, counts out.
 
+The only module that defines tasks; lower layers send them by name (``pipeline.dispatch``).
+
 Every task here is idempotent (the services move state with conditional updates), which is what
 makes ``acks_late`` with ``reject_on_worker_lost`` safe: a message redelivered after a worker died
 finds its work done, or its chunk claimed, and changes nothing.
@@ -14,9 +16,8 @@ from typing import Any
 from celery import Task, shared_task
 
 from sendcloud_integration.models import PushBatch
-from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.pipeline import batches, dispatch, process
 from sendcloud_integration.pipeline import sweep as sweeping
-from sendcloud_integration.push import services
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True
 @shared_task(**TASK_OPTIONS)
 def start_batch(batch_id: str) -> None:
     """Fan a freshly committed batch out as its chord (kept out of the HTTP request's time)."""
-    services.dispatch_batch(uuid.UUID(batch_id))
+    dispatch.dispatch_batch(uuid.UUID(batch_id))
 
 
 @shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
 def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int]:
     """Send one chunk of a batch to Sendcloud. Retries are counted and bounded in the database."""
-    outcome = processing.process_chunk(batch_id=uuid.UUID(batch_id), chunk_number=chunk_number)
+    outcome = process.process_chunk(batch_id=uuid.UUID(batch_id), chunk_number=chunk_number)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.as_dict()
@@ -42,7 +43,7 @@ def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int
 def finish_batch(batch_id: str) -> dict[str, Any]:
     """The chord callback: re-read the batch's rows and store its totals and final status."""
     try:
-        batch = services.finish_batch(batch_id=uuid.UUID(batch_id))
+        batch = batches.finish_batch(batch_id=uuid.UUID(batch_id))
     except PushBatch.DoesNotExist:
         logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
         return {"status": "deleted"}

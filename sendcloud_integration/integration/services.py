@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 from django.db import models, transaction
-from django.utils import timezone
 
 from sendcloud_integration.limits import MAX_BIGINT
 from sendcloud_integration.models import SendcloudIntegration
@@ -152,13 +151,10 @@ def verify_connection(*, integration: SendcloudIntegration) -> ConnectionCheck:
         )
     call_log = CallLog(shop_id=integration.shop_id)
     client = build_client(integration, call_log)
-    now = timezone.now()
     try:
         found = client.list_integrations()
     except AuthenticationError as exc:
-        SendcloudIntegration.objects.filter(pk=integration.pk).update(
-            is_connected=False, connection_error=exc.message[:2000], connection_checked_at=now
-        )
+        integration.mark_disconnected(exc.message)
         logger.warning("shop=%s connection check: Sendcloud refused the credentials", integration.shop_id)
         return ConnectionCheck(CheckOutcome.REFUSED, f"Sendcloud refused the credentials: {exc.message}")
     except SendcloudError as exc:
@@ -170,9 +166,7 @@ def verify_connection(*, integration: SendcloudIntegration) -> ConnectionCheck:
     finally:
         call_log.flush()
 
-    SendcloudIntegration.objects.filter(pk=integration.pk).update(
-        is_connected=True, connection_error="", connection_checked_at=now
-    )
+    integration.mark_connected()
     listed = {str(item.get("id")): str(item.get("shop_name") or "") for item in found}
     names = ", ".join(f"{pk} ({name})" if name else pk for pk, name in listed.items()) or "none"
     if str(integration.integration_id) not in listed:

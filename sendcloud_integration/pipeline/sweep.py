@@ -20,7 +20,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -33,12 +32,13 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
-from sendcloud_integration.pipeline.labels import work as labels
-from sendcloud_integration.push import services
+from sendcloud_integration.pipeline import batches, chunks, dispatch, labels
 
 logger = logging.getLogger(__name__)
 
 
+#: A batch is finished by the sweep only once it is this old: its own chord callback normally comes first.
+FINISH_GRACE = timedelta(seconds=30)
 #: Orphaned label rows reconciled per sweep at most (each costs a few GETs); the rest wait for the next.
 ORPHAN_LABELS_PER_SWEEP = 200
 
@@ -56,40 +56,20 @@ class SweepReport:
 
 def sweep() -> SweepReport:
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.SENDCLOUD_STALE_AFTER_SECONDS)
     redispatched = 0
-
-    abandoned = (
-        PushChunk.objects.filter(batch__status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING])
-        .filter(
-            Q(status=ChunkStatus.RUNNING, claimed_at__lt=stale)
-            | Q(status=ChunkStatus.PENDING, claimed_at__isnull=True, batch__created_at__lt=stale)
-            | Q(status=ChunkStatus.PENDING, claimed_at__lt=stale)
-        )
-        .values_list("batch_id", "number")
-    )
-    by_batch: dict[uuid.UUID, list[int]] = {}
-    for batch_id, number in abandoned:
-        by_batch.setdefault(batch_id, []).append(number)
-    for batch_id, numbers in by_batch.items():
-        # Release abandoned claims and stamp them now, so the next sweep does not dispatch the same
-        # chunks again before a worker had a chance to take them (``claim_chunk`` takes any PENDING).
-        PushChunk.objects.filter(
-            batch_id=batch_id, number__in=numbers, status__in=[ChunkStatus.PENDING, ChunkStatus.RUNNING]
-        ).filter(Q(status=ChunkStatus.PENDING) | Q(claimed_at__lt=stale)).update(
-            status=ChunkStatus.PENDING, claimed_at=now
-        )
-        services.dispatch_batch(batch_id, numbers)
+    for batch_id, numbers in chunks.abandoned_chunks(now=now).items():
+        chunks.release_abandoned(batch_id=batch_id, numbers=numbers, now=now)
+        dispatch.dispatch_batch(batch_id, numbers)
         redispatched += len(numbers)
         logger.warning("sweep: re-dispatched batch=%s chunks=%s", batch_id, numbers)
 
-    reopened, reconciled = _orphaned_labels(now=now, stale=stale)
+    reopened, reconciled = _orphaned_labels(now=now, stale=chunks.stale_before(now))
 
     finished = 0
     for batch_id in PushBatch.objects.filter(
-        status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING], created_at__lt=now - timedelta(seconds=30)
+        status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING], created_at__lt=now - FINISH_GRACE
     ).values_list("pk", flat=True):
-        batch = services.finish_batch(batch_id=batch_id)
+        batch = batches.finish_batch(batch_id=batch_id)
         if batch.is_finished:
             finished += 1
             logger.warning("sweep: finished batch=%s whose callback had not come", batch_id)
@@ -134,11 +114,9 @@ def _orphaned_labels(*, now: datetime, stale: datetime) -> tuple[int, int]:
     reopened = 0
     for batch_id, numbers in to_reopen.items():
         reopen = sorted(numbers)
-        count = PushChunk.objects.filter(batch_id=batch_id, number__in=reopen, status=ChunkStatus.DONE).update(
-            status=ChunkStatus.PENDING, claimed_at=now, finished_at=None
-        )
+        count = chunks.reopen_done(batch_id=batch_id, numbers=reopen, now=now)
         if count:
-            services.dispatch_batch(batch_id, reopen)
+            dispatch.dispatch_batch(batch_id, reopen)
             reopened += count
             logger.warning("sweep: reopened batch=%s chunks=%s with label work left in flight", batch_id, reopen)
 

@@ -1,7 +1,7 @@
-"""Writes: start a push (classify and queue), finish a batch, re-push failed orders.
+"""Starting a push: classify the orders, queue the shippable ones in chunks, and start the batch after commit.
 
-All three doors — the REST endpoint, Django admin and the management command — call
-``push_orders``; the Celery tasks call ``processing.process_chunk`` and ``finish_batch``.
+All three doors — the REST endpoint, Django admin and the management command — call ``push_orders``;
+what happens to a batch after that is the pipeline's (``sendcloud_integration.pipeline``).
 """
 
 from __future__ import annotations
@@ -16,24 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
 from sendcloud_integration.models import (
-    FINISHED_BATCH_STATUSES,
-    IN_FLIGHT_STATES,
-    BatchStatus,
-    ChunkStatus,
     OrderShipment,
-    Phase,
     PushBatch,
     PushChunk,
     SendcloudIntegration,
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.pipeline import dispatch
 from sendcloud_integration.push import lock_objects
 from sendcloud_integration.push.classification import Category, classify
 from webshop.models import ApiToken, Shop
@@ -178,7 +173,7 @@ def push_orders(
 
         batch = _create_batch(shop=shop, actor=actor, result=result, chunk_size=chunk_size)
         _queue_shipments(shop=shop, batch=batch, queued=queued, create_label=create_label)
-        transaction.on_commit(lambda: start_batch(batch.pk), robust=True)
+        transaction.on_commit(lambda: dispatch.start_batch(batch.pk), robust=True)
 
     logger.info(
         "push batch=%s shop=%s queued=%d skipped=%d chunks=%d labels=%s",
@@ -302,109 +297,3 @@ def _queue_shipments_postgresql(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def start_batch(batch_id: uuid.UUID) -> None:
-    """Called after the push commits: one small message that makes a worker send the chord.
-
-    A batch of 10,000 orders has 100 chunk tasks; sending them from the request would make the
-    client wait for 100 broker round trips, so the request sends one and a worker sends the rest.
-    If the broker is down, ``on_commit(robust=True)`` logs the error and the batch stays QUEUED:
-    the sweep dispatches it later, so a push is never lost between the database and the broker.
-    """
-    from sendcloud_integration import tasks
-
-    tasks.start_batch.delay(str(batch_id))
-
-
-def dispatch_batch(batch_id: uuid.UUID, chunk_numbers: Sequence[int] | None = None) -> None:
-    """Send the batch's chord: every chunk task, then ``finish_batch`` once they are all done.
-
-    Sending it twice (a redelivered ``start_batch``, the sweep) is harmless: a chunk task that finds
-    its chunk claimed or done does nothing, and ``finish_batch`` finishes a batch once.
-    """
-    from celery import chord, group
-
-    from sendcloud_integration import tasks
-
-    batch = PushBatch.objects.only("total_chunks").get(pk=batch_id)
-    numbers = list(chunk_numbers) if chunk_numbers is not None else list(range(1, batch.total_chunks + 1))
-    header = group(tasks.process_chunk.si(str(batch_id), number) for number in numbers)
-    chord(header, tasks.finish_batch.si(str(batch_id))).apply_async()
-    logger.info("dispatched batch=%s chunks=%s", batch_id, numbers)
-
-
-@dataclass(frozen=True)
-class BatchTotals:
-    status: BatchStatus
-    pushed: int
-    labelled: int
-    failed: int
-    in_flight: int
-
-
-def batch_totals(batch: PushBatch) -> BatchTotals:
-    """Counts per outcome, re-read from the shipment rows (the truth), in one query.
-
-    In a batch that creates labels, PUSHED is a way station, not an outcome: the label phase takes
-    those rows on. Counting them as done would let a batch whose worker died between push and label
-    be finished as "completed" with no label made, and the sweep never looks at finished batches.
-    """
-    waiting = set(IN_FLIGHT_STATES) | ({ShipmentState.PUSHED} if batch.create_label else set())
-    counts = OrderShipment.objects.filter(batch=batch).aggregate(
-        pushed=Count("pk", filter=Q(state=ShipmentState.PUSHED)),
-        labelled=Count("pk", filter=Q(state=ShipmentState.LABELLED)),
-        failed=Count("pk", filter=Q(state=ShipmentState.FAILED)),
-        in_flight=Count("pk", filter=Q(state__in=sorted(waiting))),
-    )
-    succeeded = counts["labelled"] if batch.create_label else counts["pushed"] + counts["labelled"]
-    if counts["failed"] == 0:
-        status = BatchStatus.COMPLETED
-    elif succeeded == 0:
-        status = BatchStatus.FAILED
-    else:
-        status = BatchStatus.COMPLETED_WITH_ERRORS
-    return BatchTotals(status, counts["pushed"], counts["labelled"], counts["failed"], counts["in_flight"])
-
-
-def finish_batch(*, batch_id: uuid.UUID) -> PushBatch:
-    """Store the batch's totals and final status, once every order has left the in-flight states.
-
-    Idempotent: a finished batch is returned unchanged, so a duplicate callback or the sweep finishing
-    it too does no harm. Orders still in flight (a chunk being re-tried) leave the batch RUNNING; the
-    last chunk's callback or the sweep finishes it later.
-    """
-    batch = PushBatch.objects.get(pk=batch_id)
-    if batch.status in FINISHED_BATCH_STATUSES:
-        return batch
-    totals = batch_totals(batch)
-    if totals.in_flight:
-        logger.info("batch=%s not finished: %d orders still in flight", batch_id, totals.in_flight)
-        return batch
-    now = timezone.now()
-    updated = PushBatch.objects.filter(pk=batch_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).update(
-        status=totals.status,
-        pushed_count=totals.pushed + totals.labelled,
-        labelled_count=totals.labelled,
-        failed_count=totals.failed,
-        chunks_done=PushChunk.objects.filter(batch_id=batch_id, status=ChunkStatus.DONE).count(),
-        finished_at=now,
-    )
-    if updated:
-        logger.info(
-            "finished batch=%s status=%s pushed=%d labelled=%d failed=%d",
-            batch_id,
-            totals.status,
-            totals.pushed + totals.labelled,
-            totals.labelled,
-            totals.failed,
-        )
-    batch.refresh_from_db()
-    return batch
-
-
-def fail_shipments(*, shipment_ids: Sequence[int], phase: Phase, error: str, source: Sequence[str]) -> int:
-    """Move shipments to FAILED, keeping the phase and the error a person will read."""
-    return OrderShipment.objects.filter(pk__in=shipment_ids).move(
-        source=source, target=ShipmentState.FAILED, failed_phase=phase, last_error=error[:2000]
-    )

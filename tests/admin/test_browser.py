@@ -80,7 +80,7 @@ def test_repush_two_failed_orders_in_the_browser(live_server: Any) -> None:
 
     chosen_ids = [order.pk for order in chosen]
 
-    with mock.patch("sendcloud_integration.push.services.start_batch") as start_batch, chromium_page() as page:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as start_batch, chromium_page() as page:
         page.goto(f"{live_server.url}/admin/login/?next=/admin/")
         page.fill("#id_username", "staff")
         page.fill("#id_password", PASSWORD)

@@ -182,7 +182,7 @@ def test_secret_never_in_api_responses(secret_integration: SendcloudIntegration)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(secret_integration.shop)}")
     order = OrderFactory(shop=secret_integration.shop)
-    with mock.patch("sendcloud_integration.push.services.start_batch"):
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch"):
         pushed = client.post(PUSH_URL, {"create_label": False, "order_ids": [order.pk, 999999]}, format="json")
     assert pushed.status_code == 200
     assert_no_secret(pushed.content.decode())

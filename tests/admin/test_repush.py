@@ -29,7 +29,7 @@ CHANGELIST = "/admin/webshop/order/"
 @pytest.fixture
 def start_batch() -> Iterator[mock.MagicMock]:
     """Nothing is dispatched to Celery; the test sees which batches would have been started."""
-    with mock.patch("sendcloud_integration.push.services.start_batch") as started:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as started:
         yield started
 
 

@@ -29,6 +29,7 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.push import services
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from webshop.models import Order, Shop
@@ -265,7 +266,7 @@ def test_finished_batch_has_no_estimate(client_for: APIClient, shop: Shop) -> No
     set_state(orders[0], ShipmentState.PUSHED)
     set_state(orders[1], ShipmentState.PUSHED)
     set_state(orders[2], ShipmentState.FAILED, failed_phase=Phase.PUSH, last_error="bad")
-    services.finish_batch(batch_id=batch.pk)
+    batches.finish_batch(batch_id=batch.pk)
 
     data = client_for.get(batch_url(batch.pk)).json()["batch"]
     assert data["status"] == "completed_with_errors"

@@ -47,7 +47,7 @@ def test_twenty_concurrent_overlapping_pushes_queue_each_order_once(settings: An
         finally:
             connection.close()
 
-    with mock.patch("sendcloud_integration.push.services.start_batch"):
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch"):
         threads = [threading.Thread(target=run, args=(i,)) for i in range(PUSHES)]
         for thread in threads:
             thread.start()
@@ -78,7 +78,7 @@ def test_concurrent_pushes_of_another_shop_do_not_block_or_leak() -> None:
     order_b = OrderFactory(shop=shop_b)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(shop_a)}")
-    with mock.patch("sendcloud_integration.push.services.start_batch"):
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch"):
         response = client.post(PUSH_URL, {"create_label": False, "order_ids": [order_b.pk]}, format="json")
     assert response.status_code == 404
     assert not OrderShipment.objects.exists()

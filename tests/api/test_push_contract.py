@@ -489,13 +489,13 @@ def test_work_is_dispatched_only_after_commit(
 ) -> None:
     order = OrderFactory(shop=shop)
     with (
-        mock.patch("sendcloud_integration.push.services.start_batch") as dispatch,
+        mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as dispatch,
         django_capture_on_commit_callbacks(execute=False) as callbacks,
     ):
         body = push(client_for, {"create_label": False, "order_ids": [order.pk]}).json()
         dispatch.assert_not_called()
     assert len(callbacks) == 1
-    with mock.patch("sendcloud_integration.push.services.start_batch") as dispatch:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as dispatch:
         callbacks[0]()
     dispatch.assert_called_once_with(PushBatch.objects.get().pk)
     assert body["batch"]["id"] == str(PushBatch.objects.get().pk)

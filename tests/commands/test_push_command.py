@@ -1,6 +1,6 @@
 """``push_sendcloud_shipments``: selecting, pushing through the service, dry runs, splitting, waiting.
 
-Nothing is dispatched: ``services.start_batch`` is patched, and ``--wait`` is driven by a patched
+Nothing is dispatched: ``dispatch.start_batch`` is patched, and ``--wait`` is driven by a patched
 ``sleep`` that moves the shipment rows along the way a worker would and calls ``finish_batch``.
 """
 
@@ -31,6 +31,7 @@ from sendcloud_integration.models import (
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.push import services
 from sendcloud_integration.push.selection import SelectionError, StateFilter, select_order_ids, watch_batches
 from tests.commands.conftest import Output, run
@@ -44,7 +45,7 @@ COMMAND = "push_sendcloud_shipments"
 @pytest.fixture(autouse=True)
 def start_batch() -> Iterator[mock.Mock]:
     """Nothing leaves the process: the push commits its batch, and no worker is asked to run it."""
-    with mock.patch("sendcloud_integration.push.services.start_batch") as patched:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as patched:
         yield patched
 
 
@@ -406,7 +407,7 @@ def worker_finishing(fail_one: bool = False) -> Callable[[float], None]:
                     state=ShipmentState.FAILED, failed_phase=Phase.PUSH, last_error="postal_code: too long\nmore"
                 )
             rows.filter(state=ShipmentState.QUEUED).update(state=ShipmentState.PUSHED)
-            services.finish_batch(batch_id=batch.pk)
+            batches.finish_batch(batch_id=batch.pk)
 
     return fake_sleep
 

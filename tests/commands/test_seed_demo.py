@@ -37,7 +37,7 @@ def debug_on(settings: Any) -> None:
 @pytest.fixture
 def start_batch() -> Iterator[mock.Mock]:
     """Nothing is dispatched from a push made with the printed ``curl``."""
-    with mock.patch("sendcloud_integration.push.services.start_batch") as patched:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.start_batch") as patched:
         yield patched
 
 

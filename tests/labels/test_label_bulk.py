@@ -19,8 +19,8 @@ from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 
 from sendcloud_integration.models import OrderShipment, PushBatch, PushChunk, SendcloudIntegration, ShipmentState
+from sendcloud_integration.pipeline import labels
 from sendcloud_integration.pipeline import process as processing
-from sendcloud_integration.pipeline.labels import work as labels
 from sendcloud_integration.sendcloud.types import ParcelInfo
 from tests.factories import OrderFactory
 from tests.labels.fake import (

@@ -26,6 +26,7 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.push import services
 from sendcloud_integration.sendcloud import budget
@@ -110,7 +111,7 @@ def test_all_labelled_stores_files_and_tracking_and_completes_the_batch(
     chunk = PushChunk.objects.get(batch=batch)
     assert (chunk.status, chunk.attempts) == (ChunkStatus.DONE, 0)
 
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert finished.status == BatchStatus.COMPLETED
     assert (finished.pushed_count, finished.labelled_count, finished.failed_count) == (3, 3, 0)
 
@@ -133,7 +134,7 @@ def test_mixed_successes_and_errors_in_one_202(
     assert "no valid shipping address" in failed.last_error
     assert failed.label_requested_at is None  # Sendcloud said no: nothing to look up later
     assert len(calls_to(LABELS_URL)) == 1
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert finished.status == BatchStatus.COMPLETED_WITH_ERRORS
     assert (finished.labelled_count, finished.failed_count) == (2, 1)
 
@@ -154,7 +155,7 @@ def test_carrier_refusal_fails_the_order_with_the_carriers_message(
     assert shipment.sendcloud_shipment_id == fake.shipment_of(oid(order)).id  # kept for staff and re-push
     assert not shipment.label_file
     assert not [c for c in responses.calls if "/documents/label" in (c.request.url or "")]
-    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
+    assert batches.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
 
 
 def test_order_not_yet_visible_is_asked_again_later(
@@ -366,7 +367,7 @@ def test_already_pushed_order_goes_straight_to_labels(
     assert len(calls_to(ORDERS_URL)) == pushes  # no second POST /v3/orders
     assert row(order).state == ShipmentState.LABELLED
     assert fake.created_for(oid(order)) == 1
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert (finished.status, finished.labelled_count) == (BatchStatus.COMPLETED, 1)
 
 
@@ -470,7 +471,7 @@ def test_repush_after_carrier_refusal_is_a_retry_and_gets_a_new_label(
     assert fake.label_requests[oid(order)] == 2
     # The order is sent again before its new label: the shop may have fixed what the carrier refused.
     assert len(calls_to(ORDERS_URL)) == 2
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert (finished.status, finished.labelled_count, finished.retry_orders) == (BatchStatus.COMPLETED, 1, 1)
 
 

@@ -15,6 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from sendcloud_integration.models import BatchStatus, OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.push import services
 from sendcloud_sandbox import SandboxConfig, SandboxServer
@@ -84,7 +85,7 @@ def test_timeouts_after_commit_and_carrier_refusals_never_buy_a_second_label(
     assert all(r.label_file and r.tracking_number for r in labelled)
     for failed in rows.filter(state=ShipmentState.FAILED):
         assert "Carrier says no" in failed.last_error
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert finished.status in {BatchStatus.COMPLETED, BatchStatus.COMPLETED_WITH_ERRORS}
     assert finished.labelled_count == labelled.count()
 

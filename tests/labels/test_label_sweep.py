@@ -20,6 +20,8 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import batches
+from sendcloud_integration.pipeline import dispatch as dispatch_module
 from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.pipeline.sweep import sweep
 from sendcloud_integration.push import services
@@ -40,7 +42,7 @@ def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[uuid.UUID, list[in
     def dispatch(batch_id: uuid.UUID, chunk_numbers: Sequence[int] | None = None) -> None:
         sent.append((batch_id, list(chunk_numbers or [])))
 
-    monkeypatch.setattr(services, "dispatch_batch", dispatch)
+    monkeypatch.setattr(dispatch_module, "dispatch_batch", dispatch)
     return sent
 
 
@@ -74,7 +76,7 @@ def test_done_chunk_with_label_work_left_is_reopened_and_dispatched(
     assert PushChunk.objects.get(batch=batch).status == ChunkStatus.PENDING
     run_chunk(batch)  # what the dispatched task does
     assert row(order).state == ShipmentState.LABELLED
-    assert services.finish_batch(batch_id=batch.pk).labelled_count == 1
+    assert batches.finish_batch(batch_id=batch.pk).labelled_count == 1
     assert calls_to(LABELS_URL) == []
 
 
@@ -164,7 +166,7 @@ def test_sweep_releases_a_stale_running_chunk_once(shop: Shop, integration: Send
     )
     long_ago = timezone.now() - timedelta(hours=1)
     PushChunk.objects.update(status=ChunkStatus.RUNNING, claimed_at=long_ago)
-    with mock.patch("sendcloud_integration.push.services.dispatch_batch") as dispatch:
+    with mock.patch("sendcloud_integration.pipeline.dispatch.dispatch_batch") as dispatch:
         assert sweep().redispatched_chunks == 1
         assert sweep().redispatched_chunks == 0  # released and stamped: not sent again at once
     dispatch.assert_called_once_with(result.batch_id, [1])

@@ -20,7 +20,9 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.pipeline import process as processing
+from sendcloud_integration.pipeline.outcome import backoff_seconds
 from sendcloud_integration.push import services
 from sendcloud_integration.sendcloud.payloads import sendcloud_order_id
 from tests.factories import OrderFactory
@@ -73,7 +75,7 @@ def test_success_pushes_every_order_and_logs_the_call(shop: Shop, integration: S
     assert (call.method, call.path, call.status_code, call.batch_id) == ("POST", "/v3/orders", 201, batch.pk)
     assert set(call.orders.values_list("pk", flat=True)) == {o.pk for o in orders}
     assert PushChunk.objects.get(batch=batch).status == ChunkStatus.DONE
-    finished = services.finish_batch(batch_id=batch.pk)
+    finished = batches.finish_batch(batch_id=batch.pk)
     assert (finished.status, finished.pushed_count, finished.failed_count) == (BatchStatus.COMPLETED, 3, 0)
     assert finished.finished_at is not None
 
@@ -108,7 +110,7 @@ def test_one_invalid_order_among_a_hundred_fails_alone(shop: Shop, integration: 
     assert len(resubmitted) == 99
     assert sendcloud_order_id(orders[bad_index]) not in {o["order_id"] for o in resubmitted}
     assert states(batch) == {ShipmentState.PUSHED: 99, ShipmentState.FAILED: 1}
-    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED_WITH_ERRORS
+    assert batches.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED_WITH_ERRORS
 
 
 @responses.activate
@@ -154,7 +156,7 @@ def test_5xx_until_retries_run_out_then_failed_and_retryable(
     assert "Gave up after 3 attempts" in failed.last_error
     assert "502" in failed.last_error
     assert failed.failed_phase == Phase.PUSH
-    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
+    assert batches.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
 
     again = services.push_orders(
         shop=shop, order_ids=[o.pk for o in orders], create_label=False, actor=services.Actor.command()
@@ -246,10 +248,10 @@ def test_still_processing_conflict_is_retried(shop: Shop, integration: Sendcloud
 def test_backoff_grows_and_is_capped(settings: Any) -> None:
     settings.SENDCLOUD_RETRY_BASE_SECONDS = 2
     settings.SENDCLOUD_RETRY_MAX_SECONDS = 60
-    assert 1 <= processing.backoff_seconds(1) <= 2
-    assert 8 <= processing.backoff_seconds(4) <= 16
-    assert 30 <= processing.backoff_seconds(20) <= 60
-    assert processing.backoff_seconds(1, retry_after=30) == 30
+    assert 1 <= backoff_seconds(1) <= 2
+    assert 8 <= backoff_seconds(4) <= 16
+    assert 30 <= backoff_seconds(20) <= 60
+    assert backoff_seconds(1, retry_after=30) == 30
 
 
 @responses.activate
@@ -307,15 +309,15 @@ def test_label_batch_with_pushed_rows_is_not_finished(shop: Shop, integration: S
         shop=shop, order_ids=[OrderFactory(shop=shop).pk], create_label=True, actor=services.Actor.command("test")
     )
     OrderShipment.objects.update(state=ShipmentState.PUSHED)
-    batch = services.finish_batch(batch_id=result.batch_id)  # type: ignore[arg-type]
+    batch = batches.finish_batch(batch_id=result.batch_id)  # type: ignore[arg-type]
     assert not batch.is_finished
-    assert services.batch_totals(batch).in_flight == 1
+    assert batches.counts_of(batch).waiting == 1
 
 
 def test_pushed_rows_are_an_outcome_when_no_label_is_asked(shop: Shop, integration: SendcloudIntegration) -> None:
     batch = queue(shop, [OrderFactory(shop=shop)])
     OrderShipment.objects.update(state=ShipmentState.PUSHED)
-    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED
+    assert batches.finish_batch(batch_id=batch.pk).status == BatchStatus.COMPLETED
 
 
 @responses.activate
@@ -339,7 +341,7 @@ def test_unexpected_error_is_retried_then_fails_the_orders(
     assert "12345678901234567" not in error  # the details stay in the log
     assert PushChunk.objects.get(batch=batch).status == ChunkStatus.DONE
     assert any("failed unexpectedly" in r.getMessage() for r in caplog.records)
-    assert services.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
+    assert batches.finish_batch(batch_id=batch.pk).status == BatchStatus.FAILED
 
 
 def test_batch_api_hides_the_previous_error_of_a_requeued_order(shop: Shop, integration: SendcloudIntegration) -> None:

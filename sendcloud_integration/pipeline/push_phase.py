@@ -1,0 +1,141 @@
+"""The push phase of a chunk: send its orders to Sendcloud in one ``POST /v3/orders``, isolating bad ones.
+
+Sendcloud rejects such a request whole when one order is invalid, naming the index in ``source.pointer``;
+the invalid ones are failed with Sendcloud's own words and the rest are sent again, so one bad order
+costs its chunk-mates one extra request, not their push. A local pre-check fails what Sendcloud would
+certainly refuse before a request is spent on it. Transient trouble (5xx, timeouts, 429, "still
+processing") hands the chunk back with a delay, a bounded number of times; a spent request budget hands
+it back too, without counting an attempt.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from sendcloud_integration.models import OrderShipment, Phase, PushChunk, SendcloudIntegration, ShipmentState
+from sendcloud_integration.pipeline import chunks
+from sendcloud_integration.pipeline.outcome import ChunkOutcome, backoff_seconds, gave_up, spread
+from sendcloud_integration.pipeline.shipments import fail_shipments
+from sendcloud_integration.sendcloud import budget, payloads
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.errors import AuthenticationError, OrdersRejected, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.types import UpsertedOrder
+
+
+def push_phase(
+    chunk: PushChunk, integration: SendcloudIntegration, client: SendcloudV3Client, call_log: CallLog
+) -> ChunkOutcome:
+    in_chunk = OrderShipment.objects.filter(
+        batch_id=chunk.batch_id,
+        chunk_number=chunk.number,
+        state__in=[ShipmentState.QUEUED, ShipmentState.PUSHING],
+    )
+    needs_upsert = in_chunk.exclude(
+        state=ShipmentState.QUEUED, create_label=True, pushed_at__isnull=False, failed_phase=""
+    )
+    # Look at the budget before loading and mapping a hundred orders: while it is spent, dozens of
+    # waiting chunks wake up and go back to sleep, and each of those turns must cost a Redis call,
+    # not a chunk's worth of queries and payload building. The slot itself is taken just before
+    # sending (below), so the time spent preparing never sits between grant and request.
+    if needs_upsert.exists():
+        wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE, consume=False)
+        if wait:
+            return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
+    rows = list(
+        in_chunk.select_related("order__shipping_address", "order__shop")
+        .prefetch_related("order__lines")
+        .order_by("pk")
+    )
+    if not rows:
+        return ChunkOutcome()
+    # Orders already in Sendcloud that only want a label skip the upsert. One whose last label attempt
+    # failed is sent again first: the shop may have fixed what the carrier refused (the address, say).
+    label_only = [r for r in rows if wants_label_only(r)]
+    to_push = [r for r in rows if r not in label_only]
+    if label_only:
+        OrderShipment.objects.filter(pk__in=[r.pk for r in label_only]).move(
+            source=[ShipmentState.QUEUED], target=ShipmentState.LABEL_QUEUED
+        )
+    OrderShipment.objects.filter(pk__in=[r.pk for r in to_push]).move(
+        source=[ShipmentState.QUEUED], target=ShipmentState.PUSHING
+    )
+
+    failed = 0
+    pending: dict[str, tuple[OrderShipment, dict[str, object]]] = {}
+    for row in to_push:
+        problems = payloads.precheck(row.order)
+        if problems:
+            failed += fail_shipments(
+                shipment_ids=[row.pk], phase=Phase.PUSH, error=" ".join(problems), source=[ShipmentState.PUSHING]
+            )
+            continue
+        pending[payloads.sendcloud_order_id(row.order)] = (row, payloads.build_order(row.order, integration))
+
+    pushed = 0
+    while pending:
+        wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
+        if wait:
+            return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
+        batch_rows = list(pending.values())
+        # ``attempts`` counts the times an order was really sent, so it moves only now.
+        OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
+        call_log.for_orders([row.order_id for row, _ in batch_rows])
+        try:
+            accepted = client.upsert_orders([payload for _, payload in batch_rows])
+        except OrdersRejected as exc:
+            if not exc.errors_by_index:
+                failed += _fail_rows([row for row, _ in batch_rows], f"Sendcloud refused the orders: {exc.message}")
+                break
+            for index, messages in sorted(exc.errors_by_index.items()):
+                if 0 <= index < len(batch_rows):
+                    row, _ = batch_rows[index]
+                    failed += _fail_rows([row], "Sendcloud refused this order: " + "; ".join(messages))
+                    pending.pop(payloads.sendcloud_order_id(row.order), None)
+            continue
+        except AuthenticationError as exc:
+            integration.mark_disconnected(exc.message)
+            failed += _fail_rows([row for row, _ in batch_rows], exc.message)
+            break
+        except TransientError as exc:
+            attempt = chunk.attempts + 1
+            if attempt >= settings.SENDCLOUD_MAX_ATTEMPTS:
+                error = gave_up(attempt, exc.message)
+                failed += _fail_rows([row for row, _ in batch_rows], error)
+                break
+            chunks.record_error(chunk, exc.message)
+            return ChunkOutcome(
+                pushed=pushed, failed=failed, retry_in=backoff_seconds(attempt, exc.retry_after), counts_attempt=True
+            )
+        except SendcloudError as exc:
+            failed += _fail_rows([row for row, _ in batch_rows], exc.message)
+            break
+        pushed += _mark_pushed(batch_rows, accepted)
+        integration.mark_connected(only_if_changed=True)
+        break
+    return ChunkOutcome(pushed=pushed, failed=failed)
+
+
+def wants_label_only(row: OrderShipment) -> bool:
+    return row.state == ShipmentState.QUEUED and row.create_label and row.pushed_at is not None and not row.failed_phase
+
+
+def _fail_rows(rows: list[OrderShipment], error: str) -> int:
+    return fail_shipments(
+        shipment_ids=[row.pk for row in rows], phase=Phase.PUSH, error=error, source=[ShipmentState.PUSHING]
+    )
+
+
+def _mark_pushed(batch_rows: list[tuple[OrderShipment, dict[str, object]]], accepted: list[UpsertedOrder]) -> int:
+    by_order_id = {item.order_id: item.sendcloud_id for item in accepted}
+    now = timezone.now()
+    rows = [row for row, _ in batch_rows]
+    moved = OrderShipment.objects.filter(pk__in=[row.pk for row in rows]).move(
+        source=[ShipmentState.PUSHING], target=ShipmentState.PUSHED, pushed_at=now, last_error="", failed_phase=""
+    )
+    for row in rows:
+        row.sendcloud_order_id = by_order_id.get(payloads.sendcloud_order_id(row.order), "")
+    OrderShipment.objects.bulk_update([row for row in rows if row.sendcloud_order_id], ["sendcloud_order_id"])
+    return moved
