@@ -42,6 +42,7 @@ from sendcloud_integration.models import (
     ShipmentState,
     StartedBy,
 )
+from sendcloud_integration.pipeline import batches
 from sendcloud_integration.selectors import dashboard
 from webshop.models import Order, OrderLine, ShippingAddress
 
@@ -443,7 +444,7 @@ class PushBatchAdmin(admin.ModelAdmin):
     readonly_fields = tuple(name for _, options in fieldsets for name in cast(tuple[str, ...], options["fields"]))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PushBatch]:
-        return dashboard.with_progress(super().get_queryset(request))
+        return batches.with_state_counts(super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -510,15 +511,15 @@ class PushBatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="pushed")
     def pushed(self, batch: PushBatch) -> int:
-        return dashboard.progress_of(batch).pushed
+        return dashboard.progress_of(batch).counts.pushed
 
     @admin.display(description="labelled")
     def labelled(self, batch: PushBatch) -> int:
-        return dashboard.progress_of(batch).labelled
+        return dashboard.progress_of(batch).counts.labelled
 
     @admin.display(description="failed")
     def failed(self, batch: PushBatch) -> str:
-        count = dashboard.progress_of(batch).failed
+        count = dashboard.progress_of(batch).counts.failed
         if not count:
             return "0"
         return format_html(

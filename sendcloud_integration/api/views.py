@@ -186,7 +186,7 @@ class BatchDetailApi(ApiView):
         state: str | None = serializer.validated_data.get("state")
 
         progress = selectors.batch_progress(batch=batch)
-        count = progress.by_state[state] if state else progress.in_batch
+        count = progress.counts.by_state[state] if state else progress.counts.in_batch
         shipments = selectors.batch_shipment_page(batch=batch, state=state, page=page, page_size=page_size, total=count)
         labels = labels_url(request, batch)
         last_page = max(1, math.ceil(count / page_size))

@@ -1,13 +1,13 @@
-"""Bulk pushes from the command line: which orders to push, and how the resulting batches are doing.
+"""Which orders a bulk push sends: the operator's selection (ids, states, a created-at range, a limit).
 
-``push_sendcloud_shipments`` turns its flags into a call to :func:`select_order_ids`, hands the ids to
-the same ``services.push_orders`` the REST endpoint uses, and, with ``--wait``, polls
-:func:`watch_batches`. Both functions only read; the push itself, with its locks and its
-classification, stays in ``services``. Keeping the selection here (and not in the command) lets the
-admin or a future endpoint offer the same "all failed orders since Monday" without re-deriving it.
+``push_sendcloud_shipments`` turns its flags into a call to :func:`select_order_ids` and hands the ids
+to the same ``push.services.push_orders`` the REST endpoint uses. The selection only reads; the push
+itself, with its locks and its classification, stays in ``push.services``. Keeping the selection here
+(and not in the command) lets the admin or a future endpoint offer the same "all failed orders since
+Monday" without re-deriving it.
 
-Query counts do not grow with the number of orders: a selection is one query (plus one per
-:data:`ID_BATCH` explicit ids), and a poll of any number of batches is two.
+A selection is one query (plus one per :data:`ID_BATCH` explicit ids), whatever the number of orders.
+Waiting on the resulting batches is ``selectors.batches.watch_batches``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from django.db.models import Count, Q
+from django.db.models import Q
 
 from sendcloud_integration import lookups  # noqa: F401 - registers ``any_of``
-from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
+from sendcloud_integration.models import ShipmentState
 from webshop.models import Order, Shop
 
 #: Explicit ids looked up per query: well under SQLite's limit on bound parameters (32,766).
 ID_BATCH: Final = 5_000
-
-#: Failures :func:`first_failures` returns at most: enough to see a pattern, short enough to read.
-FAILURES_SHOWN: Final = 5
 
 
 class SelectionError(ValueError):
@@ -162,90 +159,3 @@ def select_order_ids(
 def _batches(values: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(values), ID_BATCH):
         yield values[start : start + ID_BATCH]
-
-
-@dataclass(frozen=True)
-class BatchWatch:
-    """One poll of a batch's progress, as a waiting operator sees it."""
-
-    batch_id: str
-    status: str
-    is_finished: bool
-    create_label: bool
-    queued: int
-    #: Orders with nothing left to do in this batch: failed, labelled, pushed when no label was asked
-    #: for, and those a later push has taken over. Equals ``queued`` once the batch is finished.
-    done: int
-    pushed: int
-    labelled: int
-    failed: int
-
-
-def watch_batches(*, batch_ids: Sequence[str]) -> list[BatchWatch]:
-    """The progress of each batch, in the order given: two queries however many batches and orders.
-
-    Counts come from the shipment rows while a batch runs, and from the totals ``finish_batch``
-    stored once it is finished (those are final; the rows may move on to a later batch).
-    """
-    batches = {str(batch.pk): batch for batch in PushBatch.objects.filter(pk__in=list(batch_ids))}
-    counts: dict[str, dict[str, int]] = {batch_id: {} for batch_id in batches}
-    rows = (
-        OrderShipment.objects.filter(batch_id__in=list(batches))
-        .values_list("batch_id", "state")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for batch_id, state, n in rows:
-        counts[str(batch_id)][state] = n
-
-    watches = []
-    for batch_id in batch_ids:
-        batch = batches.get(str(batch_id))
-        if batch is None:  # deleted while we watched: nothing left to wait for
-            continue
-        by_state = counts[str(batch.pk)]
-        if batch.is_finished:
-            pushed, labelled, failed = batch.pushed_count, batch.labelled_count, batch.failed_count
-            done = batch.queued_orders
-        else:
-            labelled = by_state.get(ShipmentState.LABELLED, 0)
-            failed = by_state.get(ShipmentState.FAILED, 0)
-            pushed = labelled + sum(
-                by_state.get(state, 0)
-                for state in (ShipmentState.PUSHED, ShipmentState.LABEL_QUEUED, ShipmentState.LABELLING)
-            )
-            moved_on = max(0, batch.queued_orders - sum(by_state.values()))
-            done = labelled + failed + moved_on
-            if not batch.create_label:
-                done += by_state.get(ShipmentState.PUSHED, 0)
-        watches.append(
-            BatchWatch(
-                batch_id=str(batch.pk),
-                status=batch.status,
-                is_finished=batch.is_finished,
-                create_label=batch.create_label,
-                queued=batch.queued_orders,
-                done=min(done, batch.queued_orders),
-                pushed=pushed,
-                labelled=labelled,
-                failed=failed,
-            )
-        )
-    return watches
-
-
-@dataclass(frozen=True)
-class Failure:
-    order_id: int
-    order_number: str
-    error: str
-
-
-def first_failures(*, batch_ids: Sequence[str], limit: int = FAILURES_SHOWN) -> list[Failure]:
-    """The first ``limit`` failed orders of these batches, by order id, with the error staff would read."""
-    rows = (
-        OrderShipment.objects.filter(batch_id__in=list(batch_ids), state=ShipmentState.FAILED)
-        .order_by("order_id")
-        .values_list("order_id", "order__order_number", "last_error")[:limit]
-    )
-    return [Failure(order_id=pk, order_number=number, error=error) for pk, number, error in rows]

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -25,19 +27,15 @@ from django.utils import timezone
 from sendcloud_integration.limits import MAX_ORDERS_PER_LABEL_REQUEST
 from sendcloud_integration.models import (
     FINISHED_BATCH_STATUSES,
-    IN_FLIGHT_STATES,
     ChunkStatus,
     OrderShipment,
     PushBatch,
     PushChunk,
     ShipmentState,
 )
+from sendcloud_integration.pipeline.batches import BatchCounts, counts_of_many
 from webshop.models import Shop
 
-#: States of an order that is in Sendcloud (whether or not its label is done).
-IN_SENDCLOUD_STATES = frozenset(
-    {ShipmentState.PUSHED, ShipmentState.LABEL_QUEUED, ShipmentState.LABELLING, ShipmentState.LABELLED}
-)
 #: States of an order whose label has not been asked for yet, in a batch that creates labels.
 #: LABELLING is left out on purpose: its label request was sent, only (cheap, GET) polling remains.
 AWAITING_LABEL_REQUEST_STATES = frozenset(
@@ -60,72 +58,23 @@ def batch_for_shop(*, shop: Shop, batch_id: str | uuid.UUID) -> PushBatch | None
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """Where a batch stands, read in a constant number of queries (see ``batch_progress``)."""
+    """Where a batch stands for the batch API: its ``BatchCounts`` and what only the API shows."""
 
-    batch: PushBatch
+    counts: BatchCounts
     chunks_done: int
-    #: Every shipment state, zero-filled, counting the rows that still belong to this batch.
-    by_state: dict[str, int]
     #: Rows of this batch with a stored label file.
     labels_available: int
     estimated_completion_at: datetime | None
 
     @property
-    def in_batch(self) -> int:
-        return sum(self.by_state.values())
-
-    @property
-    def pushed(self) -> int:
-        """Orders Sendcloud has: pushed, and those whose label is queued, under way or done.
-
-        At the end of a batch this equals ``PushBatch.pushed_count`` (pushed + labelled).
-        """
-        return sum(self.by_state[state] for state in IN_SENDCLOUD_STATES)
-
-    @property
-    def labelled(self) -> int:
-        return self.by_state[ShipmentState.LABELLED]
-
-    @property
-    def failed(self) -> int:
-        return self.by_state[ShipmentState.FAILED]
-
-    @property
-    def in_flight(self) -> int:
-        return sum(self.by_state[state] for state in IN_FLIGHT_STATES)
-
-    @property
-    def moved_to_later_batch(self) -> int:
-        """Queued here, since re-queued by a later push (so their rows now point at that batch)."""
-        return max(0, self.batch.queued_orders - self.in_batch)
-
-    @property
-    def orders_done(self) -> int:
-        """Orders with nothing left to do in this batch.
-
-        In a batch that creates labels a PUSHED order still waits for its label, so only LABELLED
-        and FAILED count; otherwise PUSHED counts too. Orders moved to a later batch are done here.
-        """
-        finished = {ShipmentState.LABELLED, ShipmentState.FAILED}
-        if not self.batch.create_label:
-            finished.add(ShipmentState.PUSHED)
-        return sum(self.by_state[state] for state in finished) + self.moved_to_later_batch
-
-    @property
-    def progress_percent(self) -> int:
-        """Whole percent of the queued orders that are done; 100 once the batch is finished.
-
-        Rounded down, so that 100 is only shown when the batch really is finished.
-        """
-        if self.batch.status in FINISHED_BATCH_STATUSES or not self.batch.queued_orders:
-            return 100
-        return min(99, self.orders_done * 100 // self.batch.queued_orders)
+    def batch(self) -> PushBatch:
+        return self.counts.batch
 
 
 def batch_progress(*, batch: PushBatch, now: datetime | None = None) -> BatchProgress:
     """Counts per state, chunks done and the completion estimate: two queries, whatever the size."""
     chunks_done = PushChunk.objects.filter(batch=batch, status=ChunkStatus.DONE).count()
-    by_state = {state.value: 0 for state in ShipmentState}
+    by_state: dict[str, int] = {}
     labels_available = 0
     rows = (
         OrderShipment.objects.filter(batch=batch)
@@ -136,14 +85,14 @@ def batch_progress(*, batch: PushBatch, now: datetime | None = None) -> BatchPro
     for row in rows:
         by_state[row["state"]] = row["n"]
         labels_available += row["labels"]
+    counts = BatchCounts.of(batch, by_state)
     if batch.create_label:
-        awaiting_label_request = sum(by_state[state] for state in AWAITING_LABEL_REQUEST_STATES)
+        awaiting_label_request = sum(counts.by_state[state] for state in AWAITING_LABEL_REQUEST_STATES)
     else:
         awaiting_label_request = 0
     return BatchProgress(
-        batch=batch,
+        counts=counts,
         chunks_done=chunks_done,
-        by_state=by_state,
         labels_available=labels_available,
         estimated_completion_at=estimate_completion(
             batch=batch,
@@ -251,3 +200,33 @@ def batch_label_names(*, batch: PushBatch) -> list[str]:
 def batch_order_shipment(*, batch: PushBatch, order_id: int) -> OrderShipment | None:
     """The shipment of one order of the batch, or None when that order is not (or no longer) in it."""
     return OrderShipment.objects.filter(batch=batch, order_id=order_id).only("pk", "label_file", "order_id").first()
+
+
+def watch_batches(*, batch_ids: Sequence[str]) -> list[BatchCounts]:
+    """The counts of each batch, in the order given, for a waiting operator (two queries for any number).
+
+    A batch deleted meanwhile is left out: there is nothing left to wait for.
+    """
+    found = {str(batch.pk): batch for batch in PushBatch.objects.filter(pk__in=list(batch_ids))}
+    return counts_of_many([found[str(batch_id)] for batch_id in batch_ids if str(batch_id) in found])
+
+
+#: Failures :func:`first_failures` returns at most: enough to see a pattern, short enough to read.
+FAILURES_SHOWN: Final = 5
+
+
+@dataclass(frozen=True)
+class Failure:
+    order_id: int
+    order_number: str
+    error: str
+
+
+def first_failures(*, batch_ids: Sequence[str], limit: int = FAILURES_SHOWN) -> list[Failure]:
+    """The first ``limit`` failed orders of these batches, by order id, with the error staff would read."""
+    rows = (
+        OrderShipment.objects.filter(batch_id__in=list(batch_ids), state=ShipmentState.FAILED)
+        .order_by("order_id")
+        .values_list("order_id", "order__order_number", "last_error")[:limit]
+    )
+    return [Failure(order_id=pk, order_number=number, error=error) for pk, number, error in rows]

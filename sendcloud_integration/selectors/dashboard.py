@@ -4,30 +4,29 @@ Kept out of the admin module so the queries can be read (and their count tested)
 function runs a fixed number of queries whatever the number of shops, orders or batches, because
 staff open these pages exactly when a large push is running.
 
-Progress of a batch that is still running is read live from its shipment rows (the truth, see
-design.md); once finished, the totals stored by ``services.finish_batch`` are used instead, because
-an order re-pushed later moves to the newer batch and would otherwise vanish from the older one.
+Batch progress is the pipeline's ``BatchCounts`` (``sendcloud_integration/pipeline/batches.py``), the
+same numbers the batch API and the bulk command show; this module only draws them.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 
 from sendcloud_integration.models import (
-    FINISHED_BATCH_STATUSES,
-    IN_FLIGHT_STATES,
     OrderShipment,
     Phase,
     PushBatch,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import batches
+from sendcloud_integration.pipeline.batches import BatchCounts
 from webshop.models import Order, Shop
 
 #: A pseudo state for orders that were never queued (they have no shipment row yet).
@@ -62,30 +61,27 @@ class FailureReason:
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """A batch with the numbers a progress bar needs, whether it is still running or finished."""
+    """A batch's progress bar: the batch's ``BatchCounts`` drawn as a green and a red part."""
 
-    batch: PushBatch
-    queued: int
-    done: int
-    pushed: int
-    labelled: int
-    failed: int
-    in_flight: int
+    counts: BatchCounts
+
+    @property
+    def batch(self) -> PushBatch:
+        return self.counts.batch
 
     @property
     def is_active(self) -> bool:
-        return self.batch.status not in FINISHED_BATCH_STATUSES
+        return not self.counts.is_finished
 
     @property
     def percent(self) -> int:
-        if self.queued <= 0:
-            return 100 if not self.is_active else 0
-        return min(100, self.done * 100 // self.queued)
+        return self.counts.percent
 
     @property
     def failed_percent(self) -> int:
         """The red part of the bar."""
-        return min(100, self.failed * 100 // self.queued) if self.queued > 0 else 0
+        queued = self.counts.queued
+        return min(100, self.counts.failed * 100 // queued) if queued > 0 else 0
 
     @property
     def ok_percent(self) -> int:
@@ -93,6 +89,7 @@ class BatchProgress:
         return max(0, self.percent - self.failed_percent)
 
     def as_json(self) -> dict[str, Any]:
+        counts = self.counts
         return {
             "id": str(self.batch.pk),
             "status": self.batch.status,
@@ -101,12 +98,12 @@ class BatchProgress:
             "percent": self.percent,
             "ok_percent": self.ok_percent,
             "failed_percent": self.failed_percent,
-            "queued": self.queued,
-            "done": self.done,
-            "pushed": self.pushed,
-            "labelled": self.labelled,
-            "failed": self.failed,
-            "in_flight": self.in_flight,
+            "queued": counts.queued,
+            "done": counts.done,
+            "pushed": counts.pushed,
+            "labelled": counts.labelled,
+            "failed": counts.failed,
+            "in_flight": counts.in_flight,
         }
 
 
@@ -126,62 +123,15 @@ class ShopOverview:
 # --- batch progress -------------------------------------------------------------------------------
 
 
-def _live_count(states: Iterable[str]) -> Subquery:
-    """Rows of the outer batch in ``states``; one indexed sub-select on (batch, chunk, state)."""
-    return Subquery(
-        OrderShipment.objects.filter(batch=OuterRef("pk"), state__in=list(states))
-        .order_by()
-        .values("batch")
-        .annotate(n=Count("pk"))
-        .values("n")[:1],
-        output_field=IntegerField(),
-    )
-
-
-def _stored_or_live(stored: str, states: Iterable[str]) -> Case:
-    """The stored total for a finished batch, the live count for a running one."""
-    return Case(
-        When(status__in=list(FINISHED_BATCH_STATUSES), then=F(stored)),
-        default=Coalesce(_live_count(states), Value(0)),
-        output_field=IntegerField(),
-    )
-
-
-def with_progress(queryset: QuerySet[PushBatch]) -> QuerySet[PushBatch]:
-    """Annotate each batch with ``progress_*`` counts, in the same query as the batches themselves."""
-    return queryset.annotate(
-        progress_pushed=_stored_or_live("pushed_count", [ShipmentState.PUSHED, ShipmentState.LABELLED]),
-        progress_labelled=_stored_or_live("labelled_count", [ShipmentState.LABELLED]),
-        progress_failed=_stored_or_live("failed_count", [ShipmentState.FAILED]),
-        progress_in_flight=Case(
-            When(status__in=list(FINISHED_BATCH_STATUSES), then=Value(0)),
-            default=Coalesce(_live_count(IN_FLIGHT_STATES), Value(0)),
-            output_field=IntegerField(),
-        ),
-    )
-
-
 def progress_of(batch: PushBatch) -> BatchProgress:
-    """The progress of a batch read through :func:`with_progress` (or, without it, from stored totals)."""
-    in_flight = getattr(batch, "progress_in_flight", 0)
-    if batch.status in FINISHED_BATCH_STATUSES:
-        in_flight = 0
-    queued = batch.queued_orders
-    return BatchProgress(
-        batch=batch,
-        queued=queued,
-        done=max(0, queued - in_flight) if batch.status not in FINISHED_BATCH_STATUSES else queued,
-        pushed=getattr(batch, "progress_pushed", batch.pushed_count),
-        labelled=getattr(batch, "progress_labelled", batch.labelled_count),
-        failed=getattr(batch, "progress_failed", batch.failed_count),
-        in_flight=in_flight,
-    )
+    """The progress of a batch read through ``batches.with_state_counts`` (no query)."""
+    return BatchProgress(batches.annotated_counts(batch))
 
 
 def batches_progress(batch_ids: Sequence[uuid.UUID | str]) -> list[BatchProgress]:
     """Progress of the given batches, in one query (the dashboard's refresh endpoint)."""
-    batches = with_progress(PushBatch.objects.filter(pk__in=list(batch_ids)).order_by("-created_at"))
-    return [progress_of(batch) for batch in batches]
+    listed = batches.with_state_counts(PushBatch.objects.filter(pk__in=list(batch_ids)).order_by("-created_at"))
+    return [progress_of(batch) for batch in listed]
 
 
 # --- the dashboard ----------------------------------------------------------------------------------
@@ -275,9 +225,9 @@ def recent_batches(*, shop_ids: Sequence[int], limit: int = 5) -> list[BatchProg
         .filter(rank__lte=limit)
         .values_list("pk", flat=True)
     )
-    batches = with_progress(
+    listed = batches.with_state_counts(
         PushBatch.objects.filter(pk__in=list(latest))
         .select_related("started_by_user", "started_by_token")
         .order_by("-created_at")
     )
-    return [progress_of(batch) for batch in batches]
+    return [progress_of(batch) for batch in listed]

@@ -60,7 +60,7 @@ def test_counts_per_state_failures_and_batches(superuser: User, shop: Shop) -> N
     ]
     assert [p.batch.status for p in overview.batches] == [BatchStatus.RUNNING, BatchStatus.COMPLETED_WITH_ERRORS]
     running = overview.batches[0]
-    assert (running.done, running.queued, running.percent, running.in_flight) == (1, 2, 50, 1)
+    assert (running.counts.done, running.counts.queued, running.percent, running.counts.in_flight) == (1, 2, 50, 1)
 
     html = response.content.decode()
     assert 'data-state="failed"' in html

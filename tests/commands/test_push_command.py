@@ -33,7 +33,8 @@ from sendcloud_integration.models import (
 )
 from sendcloud_integration.pipeline import batches
 from sendcloud_integration.push import services
-from sendcloud_integration.push.selection import SelectionError, StateFilter, select_order_ids, watch_batches
+from sendcloud_integration.push.selection import SelectionError, StateFilter, select_order_ids
+from sendcloud_integration.selectors.batches import watch_batches
 from tests.commands.conftest import Output, run
 from tests.factories import OrderFactory
 from webshop.models import Order, Shop

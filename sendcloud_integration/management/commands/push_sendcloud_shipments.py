@@ -1,6 +1,6 @@
 """``manage.py push_sendcloud_shipments --shop SLUG <selectors> [...]``: the bulk push, for operators.
 
-The third door of design.md: it selects orders (``sendcloud_integration.bulk``), then calls the very
+The third door of design.md: it selects orders (``sendcloud_integration.push.selection``), then calls the very
 ``services.push_orders`` the REST endpoint and the admin call, with ``Actor.command``, so a push from
 the command line is classified, locked, batched and recorded exactly like any other. It adds what
 only a terminal needs: selecting by state or date instead of listing ids, a dry run, splitting a
@@ -28,16 +28,9 @@ from tqdm import tqdm
 
 from sendcloud_integration.exceptions import NoOrdersFound, PushRefused
 from sendcloud_integration.limits import MAX_BIGINT
-from sendcloud_integration.push.selection import (
-    FAILURES_SHOWN,
-    OrderSelection,
-    SelectionError,
-    StateFilter,
-    first_failures,
-    select_order_ids,
-    watch_batches,
-)
+from sendcloud_integration.push.selection import OrderSelection, SelectionError, StateFilter, select_order_ids
 from sendcloud_integration.push.services import Actor, PushResult, push_orders
+from sendcloud_integration.selectors.batches import FAILURES_SHOWN, first_failures, watch_batches
 from webshop.management.base import OperatorCommand, input_error
 from webshop.models import Shop
 from webshop.services import ServiceError, get_shop_by_slug
@@ -77,7 +70,7 @@ Exit codes:
 
 @dataclass(frozen=True)
 class Selectors:
-    """The selection flags, parsed: what ``bulk.select_order_ids`` takes."""
+    """The selection flags, parsed: what ``push.selection.select_order_ids`` takes."""
 
     order_ids: list[int] | None
     states: list[StateFilter]
@@ -345,7 +338,7 @@ class Command(OperatorCommand):
             failed += watch.failed
             if verbosity >= 1:
                 self.stdout.write(
-                    f"Batch {watch.batch_id}: {watch.status} - pushed {watch.pushed}, labelled {watch.labelled}, "
+                    f"Batch {watch.batch.pk}: {watch.batch.status} - pushed {watch.pushed}, labelled {watch.labelled}, "
                     f"failed {watch.failed}, of {watch.queued} queued."
                 )
         if not failed:
