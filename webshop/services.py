@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from webshop.models import ApiToken, IssuedToken, Order, OrderLine, Scope, ShippingAddress, Shop
+from wemasy.errors import ApplicationError
 
 _T = TypeVar("_T")
 
@@ -44,12 +45,14 @@ _ERRORS_IN_MESSAGE: Final = 3
 # --- errors ------------------------------------------------------------------------------------------
 
 
-class ServiceError(ValueError):
+class ServiceError(ApplicationError, ValueError):
     """A mistake in what the caller asked for; ``str(error)`` is one line meant for a person."""
 
 
 class ShopNotFoundError(ServiceError, LookupError):
     """No shop has the given slug."""
+
+    http_status = 404
 
 
 class InvalidScopeError(ServiceError):

@@ -1,3 +1,11 @@
-"""Django admin for Sendcloud: orders with their shipment, batches, the integration and the call log."""
+"""Django admin for Sendcloud (the staff door): orders, batches, the integration and the call log.
 
-from sendcloud_integration.admin import models as models
+Like the API, the admin only translates: it reads through ``selectors`` and writes only through the
+services the API and the command use (``push.services.push_orders``, ``integration.services``). Each
+module registers one model's admin; the views that are not plain model pages are in ``views`` (the
+dashboard, the connection check, the merged labels) and ``repush`` (the re-push confirmation flow).
+"""
+
+from sendcloud_integration.admin import api_calls, batches, integration, orders
+
+__all__ = ["api_calls", "batches", "integration", "orders"]

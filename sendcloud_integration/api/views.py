@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Iterable
 from typing import BinaryIO, cast
 
 from django.conf import settings
-from django.core.files.storage import Storage
-from django.db.models import FileField
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -33,13 +30,11 @@ from sendcloud_integration.api.serializers import (
     orders_page_response,
     push_response,
 )
-from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
-from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
-from sendcloud_integration.printing import merge as pdf
+from sendcloud_integration.models import PushBatch, ShipmentState
+from sendcloud_integration.printing import batch_labels
 from sendcloud_integration.push.services import Actor, push_orders
 from sendcloud_integration.selectors import batches as selectors
 from webshop.models import ApiToken, Scope
-from wemasy.api.exceptions import BadRequest
 from wemasy.api.views import ApiView
 
 ERROR_RESPONSES = {
@@ -78,17 +73,12 @@ class PushShipmentsApi(ApiView):
         serializer.is_valid(raise_exception=True)
         token = request.auth
         assert isinstance(token, ApiToken)
-        try:
-            result = push_orders(
-                shop=token.shop,
-                order_ids=serializer.validated_data["order_ids"],
-                create_label=serializer.validated_data["create_label"],
-                actor=Actor.api_token(token),
-            )
-        except IntegrationUnavailable as exc:
-            raise BadRequest(exc.message) from exc
-        except NoOrdersFound as exc:
-            raise exceptions.NotFound(exc.message) from exc
+        result = push_orders(
+            shop=token.shop,
+            order_ids=serializer.validated_data["order_ids"],
+            create_label=serializer.validated_data["create_label"],
+            actor=Actor.api_token(token),
+        )
         status_url = (
             request.build_absolute_uri(reverse("sendcloud_api:batch-detail", args=[result.batch_id]))
             if result.batch_id
@@ -100,8 +90,6 @@ class PushShipmentsApi(ApiView):
 NO_SUCH_BATCH = "No such batch."
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-#: Above this size the merged labels PDF is spooled to a temporary file instead of kept in memory.
-PDF_SPOOL_MAX_MEMORY = 8 * 1024 * 1024
 
 BATCH_ID_PARAMETER = OpenApiParameter(
     "batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The batch id from the push answer."
@@ -124,11 +112,6 @@ def shop_batch_or_404(request: Request, batch_id: str) -> PushBatch:
     if batch is None:
         raise exceptions.NotFound(NO_SUCH_BATCH)
     return batch
-
-
-def label_storage() -> Storage:
-    """Where ``OrderShipment.label_file`` keeps its files (the default storage unless configured)."""
-    return cast(FileField, OrderShipment._meta.get_field("label_file")).storage
 
 
 def labels_url(request: Request, batch: PushBatch) -> str:
@@ -239,10 +222,9 @@ class ErrorsAsJsonNegotiation(BaseContentNegotiation):
 class BatchLabelsApi(ApiView):
     """``GET …/shipments/batches/{id}/labels``: every label of the batch in one PDF, by order number.
 
-    ``?order=<order id>`` gives one order's label: the stored file as it is, no merge. The merged PDF
-    is built by ``pdf.write_merged_pdf`` from the stored files, opened one at a time, into a file that
-    spills to disk past ``PDF_SPOOL_MAX_MEMORY``, and streamed from there; see ``pdf`` for what a very
-    large batch still costs in memory.
+    ``?order=<order id>`` gives one order's label: the stored file as it is, no merge. Both come from
+    ``printing.batch_labels``, which the admin's download uses too; a stored label that cannot be read
+    is a 409 naming the order, never a PDF silently short of a label.
     """
 
     required_scope = Scope.SHIPMENTS_PUSH
@@ -282,29 +264,9 @@ class BatchLabelsApi(ApiView):
         serializer.is_valid(raise_exception=True)
         order_id: int | None = serializer.validated_data.get("order")
         if order_id is not None:
-            return self._one_label(batch, order_id)
-
-        names = selectors.batch_label_names(batch=batch)
-        if not names:
-            raise exceptions.NotFound("This batch has no labels yet.")
-        # Not a ``with``: the response streams the file and closes it when it is done.
-        output = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=PDF_SPOOL_MAX_MEMORY))  # noqa: SIM115
-        try:
-            pdf.write_merged_pdf(pdf.iter_stored_files(names, storage=label_storage()), output)
-        except BaseException:
-            output.close()
-            raise
-        output.seek(0)
-        return self._pdf_response(output, filename=f"labels-{batch.pk}.pdf")
-
-    def _one_label(self, batch: PushBatch, order_id: int) -> FileResponse:
-        shipment = selectors.batch_order_shipment(batch=batch, order_id=order_id)
-        if shipment is None:
-            raise exceptions.NotFound("No such order in this batch.")
-        if not shipment.label_file:
-            raise exceptions.NotFound("This order has no label yet.")
-        handle = cast(BinaryIO, label_storage().open(shipment.label_file.name, "rb"))
-        return self._pdf_response(handle, filename=f"label-{batch.pk}-{order_id}.pdf")
+            handle = batch_labels.order_label_pdf(batch=batch, order_id=order_id)
+            return self._pdf_response(handle, filename=f"label-{batch.pk}-{order_id}.pdf")
+        return self._pdf_response(batch_labels.batch_labels_pdf(batch=batch), filename=f"labels-{batch.pk}.pdf")
 
     @staticmethod
     def _pdf_response(handle: BinaryIO, *, filename: str) -> FileResponse:

@@ -23,13 +23,16 @@ from django.db.models import Q
 from sendcloud_integration import lookups  # noqa: F401 - registers ``any_of``
 from sendcloud_integration.models import ShipmentState
 from webshop.models import Order, Shop
+from wemasy.errors import ApplicationError
 
 #: Explicit ids looked up per query: well under SQLite's limit on bound parameters (32,766).
 ID_BATCH: Final = 5_000
 
 
-class SelectionError(ValueError):
+class SelectionError(ApplicationError, ValueError):
     """The selection asked for cannot be made; ``str(error)`` is one line for a person."""
+
+    exit_code = 2  # a mistake in the operator's input, like every usage error
 
 
 class StateFilter(enum.StrEnum):

@@ -184,8 +184,8 @@ def batch_shipment_page(
     return list(batch_shipments(batch=batch, state=state)[offset : offset + page_size])
 
 
-def batch_label_names(*, batch: PushBatch) -> list[str]:
-    """Storage names of the batch's label files, in order-number order (the order they are printed).
+def batch_label_files(*, batch: PushBatch) -> list[tuple[str, str]]:
+    """``(order number, storage name)`` of the batch's label files, in order-number order (the print order).
 
     Names only: the files are opened one at a time by whoever merges them.
     """
@@ -193,7 +193,7 @@ def batch_label_names(*, batch: PushBatch) -> list[str]:
         OrderShipment.objects.filter(batch=batch)
         .exclude(label_file="")
         .order_by("order__order_number", "order_id")
-        .values_list("label_file", flat=True)
+        .values_list("order__order_number", "label_file")
     )
 
 

@@ -13,7 +13,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from sendcloud_integration.admin import views as admin_views
+from sendcloud_integration.admin import repush
 from sendcloud_integration.exceptions import NoOrdersFound
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentState, StartedBy
 from sendcloud_integration.push.services import PushResult, push_orders
@@ -116,7 +116,7 @@ def test_forged_post_without_permission_is_refused(
 ) -> None:
     client = login(request.getfixturevalue(who))
     ids = [orders["failed_1"].pk, orders["new"].pk]
-    with mock.patch("sendcloud_integration.admin.views.push_orders") as service:
+    with mock.patch("sendcloud_integration.push.repush.push_orders") as service:
         response = post_action(client, action, ids, **({"post": "yes"} if confirm else {}))
     service.assert_not_called()
     if who == "editor":
@@ -194,7 +194,7 @@ def test_confirmation_preview_matches_what_is_queued(
 
     results, record = recording_push()
     with (
-        mock.patch("sendcloud_integration.admin.views.push_orders", side_effect=record),
+        mock.patch("sendcloud_integration.push.repush.push_orders", side_effect=record),
         django_capture_on_commit_callbacks(execute=True),
     ):
         confirmed = post_action(client, "repush_orders", ids, post="yes")
@@ -316,7 +316,7 @@ def test_no_orders_found_is_an_error_message(
 ) -> None:
     client = login(repusher)
     with mock.patch(
-        "sendcloud_integration.admin.views.push_orders",
+        "sendcloud_integration.push.repush.push_orders",
         side_effect=NoOrdersFound("None of the requested orders exist in this shop."),
     ):
         response = post_action(client, "repush_orders", [orders["new"].pk], post="yes")
@@ -371,4 +371,4 @@ def test_repush_from_a_filtered_list_keeps_the_filter(
     )
     [push] = response.context["plan"].shops
     assert push.order_ids == [orders["failed_1"].pk, orders["failed_2"].pk]
-    assert admin_views.REPUSH_PERMISSION == "sendcloud_integration.repush_ordershipment"
+    assert repush.REPUSH_PERMISSION == "sendcloud_integration.repush_ordershipment"

@@ -199,7 +199,7 @@ def test_query_count_does_not_grow_with_labels(client_for: APIClient, shop: Shop
     assert queries(small) == queries(large)
 
 
-def test_a_missing_label_file_is_a_500_that_leaks_nothing(client_for: APIClient, shop: Shop) -> None:
+def test_a_missing_label_file_is_a_409_naming_the_order_and_leaking_no_path(client_for: APIClient, shop: Shop) -> None:
     """A printout silently short of one label would be worse than an error a person looks into."""
     first, second = OrderFactory(shop=shop, order_number="A-1"), OrderFactory(shop=shop, order_number="A-2")
     batch = start_batch(shop, [first, second])
@@ -207,10 +207,37 @@ def test_a_missing_label_file_is_a_500_that_leaks_nothing(client_for: APIClient,
     store_label(second)
     default_storage.delete(OrderShipment.objects.get(order=second).label_file.name)
     response = client_for.get(labels_url(batch.pk))
-    assert response.status_code == 500
+    assert response.status_code == 409
     assert response.json()["error"] is True
-    assert response["X-Request-ID"] in response.json()["message"]
+    assert response.json()["message"].startswith("The label of order A-2 could not be read")
     assert "labels/" not in response.content.decode()
+    assert response["X-RateLimit-Limit"]
+
+
+def test_a_missing_single_label_file_is_a_409_too(client_for: APIClient, shop: Shop) -> None:
+    order = OrderFactory(shop=shop, order_number="A-1")
+    batch = start_batch(shop, [order])
+    store_label(order)
+    default_storage.delete(OrderShipment.objects.get(order=order).label_file.name)
+    response = client_for.get(labels_url(batch.pk), {"order": order.pk})
+    assert response.status_code == 409
+    assert response.json()["message"].startswith("The label of this order could not be read")
+    assert "labels/" not in response.content.decode()
+
+
+def test_a_truncated_label_file_is_a_409_not_a_500(client_for: APIClient, shop: Shop) -> None:
+    first, second = OrderFactory(shop=shop, order_number="A-1"), OrderFactory(shop=shop, order_number="A-2")
+    batch = start_batch(shop, [first, second])
+    store_label(first)
+    store_label(second)
+    name = OrderShipment.objects.get(order=second).label_file.name
+    with default_storage.open(name, "rb") as handle:
+        whole = handle.read()
+    default_storage.delete(name)
+    default_storage.save(name, ContentFile(whole[: len(whole) // 3]))
+    response = client_for.get(labels_url(batch.pk))
+    assert response.status_code == 409
+    assert "order A-2" in response.json()["message"]
 
 
 # --- one order's label ----------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 
+from wemasy.errors import ApplicationError
+
 #: Exit code of a usage error, as argparse and most Unix tools use it.
 EXIT_BAD_INPUT = 2
 
@@ -77,7 +79,17 @@ def _hanging(line: str) -> str:
 
 
 class OperatorCommand(BaseCommand):
-    """``BaseCommand`` with one-line parser errors (exit 2) and help text that keeps its line breaks."""
+    """``BaseCommand`` with one-line parser errors (exit 2) and help text that keeps its line breaks.
+
+    A service's :class:`~wemasy.errors.ApplicationError` that a command does not handle itself ends the
+    command with its message on one line and its ``exit_code``: the one place commands map them.
+    """
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except ApplicationError as exc:
+            raise CommandError(exc.message, returncode=exc.exit_code) from exc
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         kwargs.setdefault("formatter_class", ParagraphHelpFormatter)

@@ -1,8 +1,10 @@
 """One place that turns every API error into the contract's body shapes (spec: push-api.md).
 
 - 422: ``{"message": "<first error> (and N more errors)", "errors": {"field.index": ["…"]}}``, Laravel style.
-- 400, 401, 403, 404, 429: ``{"error": true, "message": "…"}``, keeping the headers DRF set
+- 400, 401, 403, 404, 409, 429: ``{"error": true, "message": "…"}``, keeping the headers DRF set
   (``WWW-Authenticate`` on 401, ``Retry-After`` on 429).
+- a service's :class:`~wemasy.errors.ApplicationError`: its ``http_status`` with that body and its message
+  (the one place the API maps them).
 - anything unexpected: a logged traceback and a 500 that names the request id and nothing else.
 """
 
@@ -19,6 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
+from wemasy.errors import ApplicationError
 from wemasy.logging import request_id_var
 
 logger = logging.getLogger("wemasy.api")
@@ -84,6 +87,8 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.message), status=exc.http_status)
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         return Response(server_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from sendcloud_integration.integration.services import configure_sendcloud
 from webshop.management.base import OperatorCommand
-from webshop.services import ServiceError, get_shop_by_slug
+from webshop.services import get_shop_by_slug
 
 
 def parse_id(value: str | int, flag: str) -> int:
@@ -58,19 +58,16 @@ class Command(OperatorCommand):
             if options["sender_address_id"] is None
             else parse_id(options["sender_address_id"], "--sender-address-id")
         )
-        try:
-            shop = get_shop_by_slug(slug=options["shop"])
-            integration, created = configure_sendcloud(
-                shop=shop,
-                public_key=options["public_key"],
-                secret_key=options["secret_key"],
-                integration_id=integration_id,
-                sender_address_id=sender_address_id,
-                shipping_option_code=options["shipping_option_code"],
-                active=not options["inactive"],
-            )
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from exc
+        shop = get_shop_by_slug(slug=options["shop"])
+        integration, created = configure_sendcloud(
+            shop=shop,
+            public_key=options["public_key"],
+            secret_key=options["secret_key"],
+            integration_id=integration_id,
+            sender_address_id=sender_address_id,
+            shipping_option_code=options["shipping_option_code"],
+            active=not options["inactive"],
+        )
         self.stdout.write(
             f"{'Created' if created else 'Updated'} Sendcloud integration for shop {shop.slug}: "
             f"integration {integration.integration_id}, "

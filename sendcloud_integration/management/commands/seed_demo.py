@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 from django.urls import reverse
 
@@ -38,7 +38,7 @@ from sendcloud_integration.models import SendcloudIntegration
 from webshop.demo import DEMO_MIX, make_orders
 from webshop.management.base import OperatorCommand, input_error
 from webshop.models import ApiToken, Order, Shop
-from webshop.services import ServiceError, create_api_token, create_shop, revoke_api_token
+from webshop.services import create_api_token, create_shop, revoke_api_token
 
 DEMO_SHOP_SLUG: Final = "demo"
 DEMO_SHOP_NAME: Final = "Demo shop"
@@ -103,15 +103,12 @@ generated one printed that time only. Refuses to run with DEBUG off unless --for
             raise input_error(f"--orders must be between 0 and {MAX_ORDERS}, not {orders_wanted}")
         sandbox_url: str = options["sandbox_url"].rstrip("/")
 
-        try:
-            with transaction.atomic():
-                shop, shop_created = create_shop(slug=DEMO_SHOP_SLUG, name=DEMO_SHOP_NAME)
-                integration = self._integration(shop)
-                created_orders = self._top_up_orders(shop, orders_wanted)
-                token, revoked = self._fresh_token(shop)
-                admin_password = self._admin()
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from exc
+        with transaction.atomic():
+            shop, shop_created = create_shop(slug=DEMO_SHOP_SLUG, name=DEMO_SHOP_NAME)
+            integration = self._integration(shop)
+            created_orders = self._top_up_orders(shop, orders_wanted)
+            token, revoked = self._fresh_token(shop)
+            admin_password = self._admin()
 
         base = f"http://127.0.0.1:{port}"
         total_orders = Order.objects.filter(shop=shop, order_number__startswith=f"{DEMO_ORDER_PREFIX}-").count()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from webshop.management.base import OperatorCommand
 from webshop.models import Scope
-from webshop.services import ServiceError, create_api_token, get_shop_by_slug
+from webshop.services import create_api_token, get_shop_by_slug
 
 
 class Command(OperatorCommand):
@@ -33,11 +33,8 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         scopes = options["scopes"].split(",")
-        try:
-            shop = get_shop_by_slug(slug=options["shop"])
-            issued = create_api_token(shop=shop, name=options["name"], scopes=scopes)
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from exc
+        shop = get_shop_by_slug(slug=options["shop"])
+        issued = create_api_token(shop=shop, name=options["name"], scopes=scopes)
         self.stdout.write(issued.raw)
         token = issued.token
         self.stderr.write(

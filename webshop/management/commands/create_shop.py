@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
 from webshop.management.base import OperatorCommand
-from webshop.services import ServiceError, create_shop
+from webshop.services import create_shop
 
 
 class Command(OperatorCommand):
@@ -19,10 +19,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str | None = options["name"]
-        try:
-            shop, created = create_shop(slug=options["slug"], name=name)
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from exc
+        shop, created = create_shop(slug=options["slug"], name=name)
         if created:
             self.stdout.write(f"Created shop {shop.slug} ({shop.name}).")
         elif name is not None and name.strip() and name.strip() != shop.name:

@@ -30,10 +30,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: str = options["file"]
-        try:
-            shop = get_shop_by_slug(slug=options["shop"])
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from exc
+        shop = get_shop_by_slug(slug=options["shop"])
         source = "stdin" if path == "-" else path
         text = self._read(path, source, options.get("stdin") or sys.stdin)
         try:
