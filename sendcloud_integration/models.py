@@ -109,7 +109,7 @@ class Phase(models.TextChoices):
     LABEL = "label", "Label"
 
 
-#: The state machine of design.md. ``move`` refuses anything not listed here.
+#: The state machine of docs/architecture.md. ``move`` refuses anything not listed here.
 TRANSITIONS: dict[str, frozenset[str]] = {
     ShipmentState.QUEUED: frozenset({ShipmentState.PUSHING, ShipmentState.LABEL_QUEUED, ShipmentState.FAILED}),
     ShipmentState.PUSHING: frozenset({ShipmentState.PUSHED, ShipmentState.FAILED, ShipmentState.QUEUED}),

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -28,12 +29,30 @@ requires_redis = pytest.mark.skipif(
 )
 
 
+def clear_cache() -> None:
+    """Forget this run's rate-limit counters and request budget, and nothing else.
+
+    ``cache.clear()`` on Django's Redis cache is a ``FLUSHDB``: on a shared Redis it would wipe other
+    runs' and other services' keys. With Redis, only the keys under this run's prefix are deleted.
+    """
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        cache.clear()  # the file cache of this run's own var/
+        return
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{settings.CACHE_KEY_PREFIX}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     """Rate-limit counters and the request budget live in the cache: start every test with none."""
-    cache.clear()
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

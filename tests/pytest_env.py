@@ -5,8 +5,12 @@ Only defaults: anything already set in the environment (CI sets DATABASE_URL and
 
 import os
 import tempfile
+import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+# Every Redis key of this run carries its own prefix, and the suite deletes only those: the Redis it
+# is given may be shared (CI's is), and must never be flushed.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"wemasy-test-{uuid.uuid4().hex[:10]}")
 # Each run gets its own var/ (file cache, budget files, media): two runs side by side must not
 # count each other's requests.
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="wemasy-tests-"))

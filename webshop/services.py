@@ -94,7 +94,7 @@ def get_shop_by_slug(*, slug: str) -> Shop:
 def create_shop(*, slug: str, name: str | None = None) -> tuple[Shop, bool]:
     """Create the shop ``slug`` unless it exists; returns ``(shop, created)``.
 
-    Idempotent by contract (operations.md): a second run for the same slug changes nothing, not
+    Idempotent by contract (docs/operations.md): a second run for the same slug changes nothing, not
     even the name, so set-up scripts can run it on every deploy without undoing edits made in the
     admin. Without ``name`` the shop is named after its slug (the model requires a name).
     """
@@ -215,7 +215,7 @@ _ORDER_UPDATE_FIELDS: Final = (
 
 
 def import_orders(*, shop: Shop, items: list[Any]) -> list[Order]:
-    """Create or update ``shop``'s orders from parsed import JSON (operations.md); all or nothing.
+    """Create or update ``shop``'s orders from parsed import JSON (docs/operations.md); all or nothing.
 
     The whole input is validated before anything is written, so a bad item 3 cannot leave items 0 to 2
     half-imported; every problem found is reported at once in an :class:`OrderImportError`. Orders

@@ -92,12 +92,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters, the Sendcloud request budget) ---------------------------------
 REDIS_URL: str = env("REDIS_URL")
+#: Every key the service writes to Redis (cache, rate limits, request budget) starts with this: two
+#: deployments (or test runs) can share one Redis without touching each other's keys.
+CACHE_KEY_PREFIX: str = env("CACHE_KEY_PREFIX", default="wemasy")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "wemasy",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:

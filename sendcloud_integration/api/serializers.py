@@ -1,4 +1,4 @@
-"""Shapes of the Sendcloud API: the push summary of push-api.md, a batch's progress and its orders.
+"""Shapes of the Sendcloud API: the push summary of docs/api.md, a batch's progress and its orders.
 
 The serializers document the shapes (drf-spectacular reads them); the answers themselves are built
 by the plain ``*_response`` functions below, as for the push summary: a page of up to 1,000 orders

@@ -1,7 +1,7 @@
 """Deciding, per order, whether a push queues it (new or retry) or skips it, and why.
 
 Pure functions over plain facts read in one query: no queries and no model instances here, so the
-rule table of push-api.md reads as code, is unit-testable without a database, and classifying
+rule table of docs/api.md reads as code, is unit-testable without a database, and classifying
 10,000 orders costs microseconds each.
 """
 
@@ -43,7 +43,7 @@ class Verdict:
 
 
 def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
-    """The rule table of push-api.md, first match wins."""
+    """The rule table of docs/api.md, first match wins."""
     if order.type != Order.Type.CHECKOUT:
         return Verdict(Category.SKIPPED, "quote orders cannot be shipped")
     if order.status not in Order.SHIPPABLE_STATUSES:

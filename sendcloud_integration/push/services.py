@@ -71,7 +71,7 @@ class QueuedOrder:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What a push decided, in request order. The API turns it into the summary of push-api.md."""
+    """What a push decided, in request order. The API turns it into the summary of docs/api.md."""
 
     requested: int
     create_label: bool

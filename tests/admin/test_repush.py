@@ -238,7 +238,7 @@ def test_repush_with_labels_creates_a_label_batch(
     ids = [orders["pushed"].pk, orders["failed_1"].pk]
     preview = post_action(client, "repush_orders_with_labels", ids)
     [push] = preview.context["plan"].shops
-    # In Sendcloud without a label: label work only, counted as new (push-api.md).
+    # In Sendcloud without a label: label work only, counted as new (docs/api.md).
     assert (push.result.new, push.result.retry, push.result.skipped) == (["ORD-F1", "ORD-P1"][1:], ["ORD-F1"], [])
     assert "labels would be created" in preview.content.decode()
     with django_capture_on_commit_callbacks(execute=True):

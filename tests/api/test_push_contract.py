@@ -1,4 +1,4 @@
-"""The push endpoint against its contract (push-api.md): status codes, headers, bodies."""
+"""The push endpoint against its contract (docs/api.md): status codes, headers, bodies."""
 
 from __future__ import annotations
 

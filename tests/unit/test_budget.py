@@ -10,6 +10,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.conf import settings
 
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.budget import FileStore, Kind, RedisStore, Window
@@ -21,7 +22,8 @@ def redis_store() -> RedisStore:
     import redis
 
     url = os.environ["REDIS_URL"]
-    redis.Redis.from_url(url).delete(*(redis.Redis.from_url(url).keys("wemasy:sendcloud-budget:*") or ["x"]))
+    pattern = f"{settings.CACHE_KEY_PREFIX}:sendcloud-budget:*"
+    redis.Redis.from_url(url).delete(*(redis.Redis.from_url(url).keys(pattern) or ["x"]))
     return RedisStore(url)
 
 

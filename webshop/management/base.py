@@ -1,6 +1,6 @@
 """The base class of every operator command: one-line errors, exit codes, readable help.
 
-operations.md promises that bad input ends with *one* clear line on stderr and a non-zero exit, and
+docs/operations.md promises that bad input ends with *one* clear line on stderr and a non-zero exit, and
 never a traceback. Django already prints ``CommandError: <message>`` for errors raised in
 ``handle``, but a mistake caught by the argument parser (a missing or unknown flag, ``--limit x``)
 gets argparse's usage block, which is many lines and buries the actual complaint. Operators and

@@ -1,4 +1,4 @@
-"""One place that turns every API error into the contract's body shapes (spec: push-api.md).
+"""One place that turns every API error into the contract's body shapes (docs/api.md).
 
 - 422: ``{"message": "<first error> (and N more errors)", "errors": {"field.index": ["…"]}}``, Laravel style.
 - 400, 401, 403, 404, 409, 429: ``{"error": true, "message": "…"}``, keeping the headers DRF set

@@ -1,4 +1,4 @@
-"""The base class of every API view: the conventions of push-api.md in one place."""
+"""The base class of every API view: the conventions of docs/api.md in one place."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``manage.py push_sendcloud_shipments --shop SLUG <selectors> [...]``: the bulk push, for operators.
 
-The third door of design.md: it selects orders (``sendcloud_integration.push.selection``), then calls the very
+The third door (docs/architecture.md): it selects orders (``sendcloud_integration.push.selection``), then calls the very
 ``services.push_orders`` the REST endpoint and the admin call, with ``Actor.command``, so a push from
 the command line is classified, locked, batched and recorded exactly like any other. It adds what
 only a terminal needs: selecting by state or date instead of listing ids, a dry run, splitting a

@@ -18,7 +18,7 @@ from webshop.services import ServiceError, get_shop_by_slug, import_orders
 
 class Command(OperatorCommand):
     help = (
-        "Import orders from a JSON file (- for stdin) in the format of operations.md, creating or "
+        "Import orders from a JSON file (- for stdin) in the format of docs/operations.md, creating or "
         "updating them by order number. All or nothing: one bad item and nothing is imported."
     )
     #: ``call_command(..., stdin=StringIO(...))`` feeds ``-`` in tests.
