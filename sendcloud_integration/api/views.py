@@ -168,9 +168,8 @@ class BatchDetailApi(ApiView):
         page_size: int = serializer.validated_data["page_size"]
         state: str | None = serializer.validated_data.get("state")
 
-        progress = selectors.batch_progress(batch=batch)
-        count = progress.counts.by_state[state] if state else progress.counts.in_batch
-        shipments = selectors.batch_shipment_page(batch=batch, state=state, page=page, page_size=page_size, total=count)
+        detail = selectors.batch_detail(batch=batch, state=state, page=page, page_size=page_size)
+        progress, count, shipments = detail.progress, detail.count, detail.shipments
         labels = labels_url(request, batch)
         last_page = max(1, math.ceil(count / page_size))
         return Response(

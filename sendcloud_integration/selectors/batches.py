@@ -184,6 +184,24 @@ def batch_shipment_page(
     return list(batch_shipments(batch=batch, state=state)[offset : offset + page_size])
 
 
+@dataclass(frozen=True)
+class BatchDetail:
+    """A batch's progress and one page of its orders (optionally of one state), for the batch API."""
+
+    progress: BatchProgress
+    #: Orders matching the state filter over all pages.
+    count: int
+    shipments: list[OrderShipment]
+
+
+def batch_detail(*, batch: PushBatch, state: str | None, page: int, page_size: int) -> BatchDetail:
+    """Progress plus one page of orders: a constant number of queries whatever the batch's size."""
+    progress = batch_progress(batch=batch)
+    count = progress.counts.by_state[state] if state else progress.counts.in_batch
+    shipments = batch_shipment_page(batch=batch, state=state, page=page, page_size=page_size, total=count)
+    return BatchDetail(progress=progress, count=count, shipments=shipments)
+
+
 def batch_label_files(*, batch: PushBatch) -> list[tuple[str, str]]:
     """``(order number, storage name)`` of the batch's label files, in order-number order (the print order).
 
