@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from tests.labels.fake import FakeSendcloud
+from tests.pipeline.labels.fake import FakeSendcloud
 
 
 @pytest.fixture(autouse=True)

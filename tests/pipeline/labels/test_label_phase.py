@@ -1,4 +1,4 @@
-"""The label phase of ``processing.process_chunk`` against a fake Sendcloud (``tests/labels/fake.py``).
+"""The label phase of ``processing.process_chunk`` against a fake Sendcloud (``tests/pipeline/labels/fake.py``).
 
 The duplicate-label detector is ``fake.created_for(order_id)``: the shipments Sendcloud made for an
 order, i.e. the labels the shop pays for.
@@ -32,7 +32,7 @@ from sendcloud_integration.push import services
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.payloads import sendcloud_order_id
 from tests.factories import OrderFactory
-from tests.labels.fake import LABELS_URL, ORDERS_URL, SHIPMENTS_URL, FakeSendcloud, calls_to
+from tests.pipeline.labels.fake import LABELS_URL, ORDERS_URL, SHIPMENTS_URL, FakeSendcloud, calls_to
 from webshop.models import Order, Shop
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 #: A repository path: folders separated by "/" ending in a file with an extension, or a folder with "/".
 PATH = re.compile(r"`((?:\.?[\w.-]+/)+[\w.-]*\.(?:py|md|html|json|toml|txt|yaml|js|css)|(?:[\w.-]+/)+)`")
@@ -35,10 +33,14 @@ def exists(path: str) -> bool:
     return (ROOT / path).exists() or (path.split("/")[0] in APP_PARTS and (APP / path).exists())
 
 
-@pytest.mark.parametrize("document", documents(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_cited_file_exists(document: Path) -> None:
-    missing = sorted(path for path in cited_paths(document.read_text(encoding="utf-8")) if not exists(path))
-    assert not missing, f"{document.relative_to(ROOT)} cites files that do not exist: {missing}"
+def test_every_cited_file_exists() -> None:
+    missing = {
+        str(document.relative_to(ROOT)): sorted(
+            p for p in cited_paths(document.read_text(encoding="utf-8")) if not exists(p)
+        )
+        for document in documents()
+    }
+    assert not {doc: paths for doc, paths in missing.items() if paths}, "cited files that do not exist"
 
 
 def test_nothing_points_outside_the_repository() -> None:

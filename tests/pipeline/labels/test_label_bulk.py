@@ -23,7 +23,7 @@ from sendcloud_integration.pipeline import labels
 from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.sendcloud.types import ParcelInfo
 from tests.factories import OrderFactory
-from tests.labels.fake import (
+from tests.pipeline.labels.fake import (
     LABEL_PDF_URL,
     LABELS_PDF_URL,
     SHIPMENT_URL,
@@ -32,7 +32,7 @@ from tests.labels.fake import (
     Shipment,
     calls_to,
 )
-from tests.labels.test_label_phase import oid, queue, row, run_chunk, states
+from tests.pipeline.labels.test_label_phase import oid, queue, row, run_chunk, states
 from webshop.models import Order, Shop
 
 pytestmark = pytest.mark.django_db

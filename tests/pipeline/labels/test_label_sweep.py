@@ -26,8 +26,8 @@ from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.pipeline.sweep import sweep
 from sendcloud_integration.push import services
 from tests.factories import OrderFactory
-from tests.labels.fake import LABELS_URL, FakeSendcloud, calls_to
-from tests.labels.test_label_phase import oid, queue, row, run_chunk
+from tests.pipeline.labels.fake import LABELS_URL, FakeSendcloud, calls_to
+from tests.pipeline.labels.test_label_phase import oid, queue, row, run_chunk
 from webshop.models import Order, Shop
 
 pytestmark = pytest.mark.django_db
