@@ -15,13 +15,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from webshop.models import ApiToken, Scope, Shop
 from webshop.services import create_api_token, revoke_api_token
+
+#: Where the raw value of a token issued in this request waits for ``response_add`` (this request only).
+_ISSUED_TOKEN = "webshop.issued_token"  # noqa: S105 - a META key, not a secret
 
 
 @admin.register(Shop)
@@ -79,14 +83,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
         issued = create_api_token(
             shop=form.cleaned_data["shop"], name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"]
         )
-        messages.warning(
-            request,
-            format_html(
-                "The new token is <code>{}</code> — copy it now: it is shown this once and cannot be read again.",
-                issued.raw,
-            ),
-        )
+        # Held on this request only, for ``response_add`` to show: never in a message, which would keep it
+        # in the session (the database) until the next page is shown, and for weeks if it never is.
+        request.META[_ISSUED_TOKEN] = issued.raw
         return issued.token
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None) -> HttpResponse:
+        """Show the raw token on the answer to the add itself, once; nothing stores it."""
+        raw = request.META.pop(_ISSUED_TOKEN, None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "subtitle": None,
+            "opts": self.opts,
+            "token": obj,
+            "raw_token": raw,
+            "changelist_url": reverse("admin:webshop_apitoken_changelist"),
+        }
+        response = TemplateResponse(request, "webshop/admin/token_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm[Any], change: bool) -> None:
         if change:

@@ -102,7 +102,23 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: SendcloudIntegration | None = None) -> tuple[str, ...]:
         fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = (*fields, "secret")
         return ("shop", *fields) if obj is not None else fields  # the integration belongs to its shop for good
+
+    def get_fieldsets(self, request: HttpRequest, obj: SendcloudIntegration | None = None) -> Any:
+        """For staff who may only look, the secret's field is replaced by its mask.
+
+        Django renders every field of a view-only page as its value, which for ``secret_key`` would be
+        the secret in plain text. Only the write-only form field of a user who may change may stand for it.
+        """
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": tuple("secret" if f == "secret_key" else f for f in options["fields"])})
+            for name, options in fieldsets
+        ]
 
     @admin.display(description="secret key")
     def secret(self, integration: SendcloudIntegration) -> str:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from sendcloud_integration.models import SendcloudApiCall, SendcloudIntegration
-from tests.admin.conftest import SECRET, login, make_batch, ship
+from tests.admin.conftest import SECRET, grant, login, make_batch, ship
 from tests.conftest import PUSH_URL
 from tests.factories import OrderFactory, issue_token
 from webshop.models import Shop
@@ -113,6 +113,30 @@ def test_secret_never_in_admin_pages_or_logs(
     assert saved.status_code == 200
     assert_no_secret(saved.content.decode())
     assert_no_secret_in_logs(everything_logged)
+
+
+@pytest.mark.parametrize("permissions", [("view",), ("view", "change")])
+def test_staff_who_may_only_look_never_see_the_secret(
+    secret_integration: SendcloudIntegration, permissions: tuple[str, ...]
+) -> None:
+    """Django renders a view-only page's fields as their values; the secret must not be one of them."""
+    user = User.objects.create_user("looker", "looker@example.com", "a-long-password-1", is_staff=True)
+    grant(user, [f"sendcloud_integration.{p}_sendcloudintegration" for p in permissions])
+    client = login(user)
+    for url in (
+        CHANGELIST,
+        change_url(secret_integration),
+        change_url(secret_integration).replace("/change/", "/history/"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_no_secret(response.content.decode())
+    page = client.get(change_url(secret_integration)).content.decode()
+    if permissions == ("view",):
+        assert "••••••••" in page  # the mask stands in for the field
+        assert 'name="secret_key"' not in page
+    else:
+        assert 'name="secret_key"' in page  # the write-only input, empty
 
 
 def test_changelist_shows_the_secret_masked(superuser: User, secret_integration: SendcloudIntegration) -> None:

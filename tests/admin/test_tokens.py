@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
 
 from tests.admin.conftest import login
 from tests.factories import issue_token
@@ -26,7 +27,7 @@ def test_creating_a_token_shows_the_raw_value_exactly_once(superuser: User, shop
     assert response.status_code == 200
     html = response.content.decode()
     shown = RAW_TOKEN.findall(html)
-    assert len(shown) == 1, "the raw token is shown once, in the message"
+    assert len(shown) == 1, "the raw token is shown once, on the answer to the add"
     raw = shown[0]
     token = ApiToken.objects.get()
     assert token.matches(raw)
@@ -43,14 +44,26 @@ def test_creating_a_token_shows_the_raw_value_exactly_once(superuser: User, shop
 def test_created_token_authenticates(superuser: User, shop: Shop, integration: object) -> None:
     client = login(superuser)
     response = client.post(CHANGELIST + "add/", {"shop": str(shop.pk), "name": "", "scopes": ["shipments:push"]})
-    [message] = [str(m) for m in get_messages(response.wsgi_request)][:1]
-    raw = RAW_TOKEN.search(message)
+    raw = RAW_TOKEN.search(response.content.decode())
     assert raw is not None
     api = client.get(
         "/api/services/webshop/v1/orders/sendcloud/shipments/batches/00000000-0000-0000-0000-000000000000",
         HTTP_AUTHORIZATION=f"Bearer {raw.group(0)}",
     )
     assert api.status_code == 404  # authenticated (not 401): the batch does not exist
+
+
+def test_the_raw_token_is_never_stored_in_a_session_or_a_message(superuser: User, shop: Shop) -> None:
+    """Shown on the answer to the add only: nothing in the database keeps it, even if that page is never read."""
+    client = login(superuser)
+    response = client.post(CHANGELIST + "add/", {"shop": str(shop.pk), "name": "erp", "scopes": ["shipments:push"]})
+    raw = RAW_TOKEN.search(response.content.decode())
+    assert raw is not None
+    assert "no-store" in response["Cache-Control"]
+    assert not [m for m in get_messages(response.wsgi_request) if raw.group(0) in str(m)]
+    for session in Session.objects.all():
+        assert raw.group(0) not in str(session.get_decoded())
+        assert raw.group(0) not in session.session_data
 
 
 def test_scopes_must_be_known(superuser: User, shop: Shop) -> None:
