@@ -20,8 +20,8 @@ What this wrapper adds:
 * **Its own databases.** The mutants' tests use ``<DATABASE_URL's name>_mutation`` (or
   ``MUTATION_DATABASE_URL``), so a mutation run and ``make test`` can run side by side.
 
-Usage: ``python -m tools.mutation [--target NAME …] [--list]``. The report (score per target, every
-surviving mutant as a diff) goes to stdout and to ``var/mutation/report.md``.
+Usage: ``python -m tools.mutation [--target NAME …] [--list] [--without PATH …] [--out DIR]``. The report
+(score per target, every surviving mutant as a diff) goes to stdout and to ``var/mutation/report.md``.
 """
 
 from __future__ import annotations
@@ -118,8 +118,11 @@ def keep(line: int, ranges: list[tuple[int, int]] | None) -> bool:
 # -- the scratch copy and the environment --------------------------------------------------------------
 
 
-def scratch_copy(destination: Path) -> None:
-    """Copy the work tree as git sees it (tracked and new files, not ignored ones) to ``destination``."""
+def scratch_copy(destination: Path, without: list[str]) -> None:
+    """Copy the work tree as git sees it (tracked and new files, not ignored ones) to ``destination``.
+
+    Paths under one of ``without`` are left out (``--without tests/guards``: the score without those tests).
+    """
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -131,6 +134,8 @@ def scratch_copy(destination: Path) -> None:
             continue
         relative = Path(raw.decode())
         source = ROOT / relative
+        if any(relative.is_relative_to(left_out) for left_out in without):
+            continue
         if source.is_file():
             (destination / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / relative)
@@ -160,7 +165,7 @@ def test_environment(scratch: Path) -> dict[str, str]:
 # -- one target ------------------------------------------------------------------------------------------
 
 
-def run_target(target: Target, settings: dict[str, Any], scratch: Path, *, list_only: bool) -> Outcome:
+def run_target(target: Target, settings: dict[str, Any], scratch: Path, out: Path, *, list_only: bool) -> Outcome:
     from cosmic_ray.commands import execute, init
     from cosmic_ray.config import ConfigDict
     from cosmic_ray.work_db import WorkDB, use_db
@@ -185,7 +190,7 @@ def run_target(target: Target, settings: dict[str, Any], scratch: Path, *, list_
         return outcome
 
     excluded = [re.compile(pattern) for pattern in settings.get("exclude-operators", [])]
-    session = OUT / (re.sub(r"\W+", "-", target.name) + ".sqlite")
+    session = out / (re.sub(r"\W+", "-", target.name) + ".sqlite")
     session.parent.mkdir(parents=True, exist_ok=True)
     session.unlink(missing_ok=True)
     command = f"{shlex.quote(sys.executable)} -m pytest {PYTEST_FLAGS} {' '.join(map(shlex.quote, outcome.tests))}"
@@ -228,7 +233,7 @@ def run_target(target: Target, settings: dict[str, Any], scratch: Path, *, list_
         execute(db, config)
         outcome.seconds = time.monotonic() - started
 
-        for item, result in db.results:
+        for item, result in db.completed_work_items:
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 continue
             if result.worker_outcome != WorkerOutcome.NORMAL:
@@ -285,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", help="run only this target (by name); repeatable")
     parser.add_argument("--list", action="store_true", help="count the mutants per target, run nothing")
     parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument(
+        "--without", action="append", default=[], metavar="PATH", help="leave these files or folders out (repeatable)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="where the sessions and report.md go")
     args = parser.parse_args(argv)
 
     from tools import mutation_operators
@@ -301,14 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="wemasy-mutation-") as directory:
         scratch = Path(directory)
-        scratch_copy(scratch)
+        scratch_copy(scratch, args.without)
         os.environ.update(test_environment(scratch))
         previous = Path.cwd()
         os.chdir(scratch)  # Cosmic Ray's module paths are relative to the tree it mutates
         try:
             for target in targets:
                 print(f"{target.name} ({target.module})", flush=True)
-                outcomes.append(run_target(target, settings, scratch, list_only=args.list))
+                outcomes.append(run_target(target, settings, scratch, args.out, list_only=args.list))
         finally:
             os.chdir(previous)
     if args.list:
@@ -316,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{outcome.target.name}: {outcome.counts['pending']} mutants {outcome.problem}")
         return 0
     text = report(outcomes, time.monotonic() - started)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "report.md").write_text(text + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.md").write_text(text + "\n")
     print(text)
     return 1 if any(outcome.problem for outcome in outcomes) else 0
 
