@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import re
 import shlex
@@ -165,7 +166,22 @@ def test_environment(scratch: Path) -> dict[str, str]:
 # -- one target ------------------------------------------------------------------------------------------
 
 
-def run_target(target: Target, settings: dict[str, Any], scratch: Path, out: Path, *, list_only: bool) -> Outcome:
+def sampled(job_ids: dict[str, str], size: int | None) -> set[str]:
+    """The job ids to leave out so that ``size`` remain: always the same ones for the same source.
+
+    ``job_ids`` maps a job id to a stable description of its mutation (operator, place); the mutants kept
+    are those whose descriptions hash lowest, so a run before and a run after a change of the tests
+    compare the same mutants.
+    """
+    if size is None or len(job_ids) <= size:
+        return set()
+    ranked = sorted(job_ids, key=lambda job: hashlib.sha256(job_ids[job].encode()).hexdigest())
+    return set(ranked[size:])
+
+
+def run_target(
+    target: Target, settings: dict[str, Any], scratch: Path, out: Path, *, list_only: bool, sample: int | None
+) -> Outcome:
     from cosmic_ray.commands import execute, init
     from cosmic_ray.config import ConfigDict
     from cosmic_ray.work_db import WorkDB, use_db
@@ -205,6 +221,12 @@ def run_target(target: Target, settings: dict[str, Any], scratch: Path, out: Pat
                 for m in item.mutations
             )
         ]
+        remaining = {
+            item.job_id: "|".join(f"{m.operator_name}:{m.occurrence}:{m.start_pos}" for m in item.mutations)
+            for item in db.pending_work_items
+            if item.job_id not in set(skipped)
+        }
+        skipped += sorted(sampled(remaining, sample))
         if skipped:
             db.set_multiple_results(skipped, WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="not targeted"))
         pending = db.num_work_items - db.num_results
@@ -294,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         "--without", action="append", default=[], metavar="PATH", help="leave these files or folders out (repeatable)"
     )
     parser.add_argument("--out", type=Path, default=OUT, help="where the sessions and report.md go")
+    parser.add_argument(
+        "--sample", type=int, metavar="N", help="run at most N mutants per target (the same N every run): an estimate"
+    )
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()
 
     from tools import mutation_operators
 
@@ -317,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for target in targets:
                 print(f"{target.name} ({target.module})", flush=True)
-                outcomes.append(run_target(target, settings, scratch, args.out, list_only=args.list))
+                outcomes.append(
+                    run_target(target, settings, scratch, args.out, list_only=args.list, sample=args.sample)
+                )
         finally:
             os.chdir(previous)
     if args.list:
