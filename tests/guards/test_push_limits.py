@@ -50,7 +50,11 @@ def test_a_chunk_size_sendcloud_would_refuse_is_refused_before_anything_is_queue
 
     with pytest.raises(ValueError, match="between 1 and 100"):
         services.push_orders(
-            shop=shop, order_ids=[order.pk], create_label=False, actor=services.Actor.command("t"), chunk_size=chunk_size
+            shop=shop,
+            order_ids=[order.pk],
+            create_label=False,
+            actor=services.Actor.command("t"),
+            chunk_size=chunk_size,
         )
 
     assert not OrderShipment.objects.exists()

@@ -58,7 +58,9 @@ def pushed_ago(shop: Shop, age: timedelta, *, orders: int = 1) -> PushBatch:
     return batch
 
 
-@pytest.mark.parametrize(("age", "started_again"), [(timedelta(seconds=10), False), (timedelta(seconds=STALE + 5), True)])
+@pytest.mark.parametrize(
+    ("age", "started_again"), [(timedelta(seconds=10), False), (timedelta(seconds=STALE + 5), True)]
+)
 def test_a_push_whose_dispatch_was_lost_is_started_once_it_is_stale(
     shop: Shop,
     integration: SendcloudIntegration,
@@ -103,7 +105,9 @@ def test_a_chunk_of_a_finished_batch_is_never_sent_again(
 ) -> None:
     batch = pushed_ago(shop, timedelta(hours=1))
     PushBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.FAILED)
-    PushChunk.objects.filter(batch=batch).update(status=ChunkStatus.RUNNING, claimed_at=timezone.now() - timedelta(hours=1))
+    PushChunk.objects.filter(batch=batch).update(
+        status=ChunkStatus.RUNNING, claimed_at=timezone.now() - timedelta(hours=1)
+    )
 
     sweep()
 
