@@ -33,6 +33,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from tools import mutation_operators
 
+    # A stopped run (kill, Ctrl-C) still removes its scratch copy: SIGTERM unwinds like SystemExit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     mutation_operators.register()
     settings, targets = load(args.config)
     if args.target:
