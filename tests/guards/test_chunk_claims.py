@@ -118,3 +118,34 @@ def test_claiming_one_chunk_leaves_the_other_chunks_of_the_batch_to_their_worker
     assert statuses == {1: ChunkStatus.DONE, 2: ChunkStatus.PENDING}
     assert [shipment(o).state for o in orders] == [ShipmentState.PUSHED] * 2 + [ShipmentState.QUEUED] * 2
     connection.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: complete_chunk/release_chunk (processing.py:107,115) check status=RUNNING only, not the claim "
+    "the worker took, so a worker whose stale claim was taken over marks the new owner's chunk DONE",
+)
+def test_a_worker_whose_claim_was_taken_over_does_not_finish_the_new_owners_chunk(
+    settings: Any, shop: Shop, integration: SendcloudIntegration, fake: PausingSendcloud
+) -> None:
+    """A is slow (presumed dead), B takes the chunk over; A comes back first. While B still works, the chunk
+    must stay RUNNING: DONE (or PENDING) would let the sweep or a redelivered message treat it as free."""
+    settings.SENDCLOUD_STALE_AFTER_SECONDS = 0
+    orders = [OrderFactory(shop=shop) for _ in range(2)]
+    batch = queue(shop, orders, create_label=False)
+    a_sends, b_sends = fake.pause_push(1), fake.pause_push(2)
+    a = Worker(batch)
+
+    with released_on_exit(a_sends, b_sends):
+        a.start()
+        a_sends.wait_reached()
+        b = Worker(batch)
+        b.start()
+        b_sends.wait_reached()  # B claimed the chunk and is sending it too
+        a_sends.release()
+        a.finish()
+        status_while_b_works = PushChunk.objects.get(batch=batch).status
+        b_sends.release()
+        b.finish()
+
+    assert status_while_b_works == ChunkStatus.RUNNING
