@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8000
 SANDBOX_PORT ?= 8025
 
-.PHONY: install run test lint typecheck check schema clean
+.PHONY: install run test lint typecheck check schema clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ run: install
 # tests that need them say so when they are skipped.
 test: install
 	@eval "$$($(BIN)/python -m tests.services_env)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Mutation testing of the safety logic: each mutant of the modules in tests/mutation/mutation.toml against its
+# targeted tests, in a scratch copy, on databases of its own (see docs/testing.md). Takes about an hour.
+# MUTATION_ARGS="--target budget" runs one target; "--list" only counts the mutants.
+mutation: install
+	@eval "$$($(BIN)/python -m tests.services_env)" && $(BIN)/python -m tests.mutation.mutation $(MUTATION_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

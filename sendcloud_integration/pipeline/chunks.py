@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from sendcloud_integration.models import BatchStatus, ChunkStatus, OrderShipment, PushChunk, ShipmentState
@@ -39,22 +40,38 @@ def claim_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> PushChunk | None:
     return PushChunk.objects.select_related("batch__shop").get(batch_id=batch_id, number=chunk_number)
 
 
-def release_chunk(chunk: PushChunk, *, counts_attempt: bool, error: str = "") -> None:
-    """Hand the chunk back for a later attempt: its in-progress orders return to QUEUED."""
-    OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number).move(
-        source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
-    )
-    PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING).update(
-        status=ChunkStatus.PENDING,
-        attempts=F("attempts") + (1 if counts_attempt else 0),
-        last_error=error[:2000] if error else F("last_error"),
-    )
+def _still_mine(chunk: PushChunk) -> QuerySet[PushChunk]:
+    """The chunk, if it is still RUNNING on the claim this worker holds (its ``claimed_at``).
+
+    A worker presumed dead may come back after another one took its chunk over; what it then says about
+    the chunk (done, handed back) must not overrule the new owner, who is still working on it.
+    """
+    return PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING, claimed_at=chunk.claimed_at)
 
 
-def complete_chunk(chunk: PushChunk) -> None:
-    PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING).update(
-        status=ChunkStatus.DONE, finished_at=timezone.now()
-    )
+def release_chunk(chunk: PushChunk, *, counts_attempt: bool, error: str = "") -> bool:
+    """Hand the chunk back for a later attempt: its in-progress orders return to QUEUED.
+
+    Returns False (and changes nothing) when another worker holds the chunk now. The chunk row is locked
+    first, so no worker can claim it between its orders going back to QUEUED and it becoming PENDING.
+    """
+    with transaction.atomic():
+        if not _still_mine(chunk).select_for_update().exists():
+            return False
+        OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number).move(
+            source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
+        )
+        _still_mine(chunk).update(
+            status=ChunkStatus.PENDING,
+            attempts=F("attempts") + (1 if counts_attempt else 0),
+            last_error=error[:2000] if error else F("last_error"),
+        )
+    return True
+
+
+def complete_chunk(chunk: PushChunk) -> bool:
+    """The chunk is done. Returns False (and changes nothing) when another worker holds the chunk now."""
+    return bool(_still_mine(chunk).update(status=ChunkStatus.DONE, finished_at=timezone.now()))
 
 
 def record_error(chunk: PushChunk, message: str) -> None:
@@ -63,9 +80,16 @@ def record_error(chunk: PushChunk, message: str) -> None:
     chunk.last_error = message[:2000]
 
 
-def heartbeat(chunk: PushChunk) -> None:
-    """Refresh the chunk's claim, so the sweep does not take a long run for a dead worker."""
-    PushChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.RUNNING).update(claimed_at=timezone.now())
+def heartbeat(chunk: PushChunk) -> bool:
+    """Refresh the chunk's claim, so the sweep does not take a long run for a dead worker.
+
+    Returns False when the claim was taken over meanwhile (the chunk is then another worker's).
+    """
+    now = timezone.now()
+    refreshed = _still_mine(chunk).update(claimed_at=now)
+    if refreshed:
+        chunk.claimed_at = now
+    return bool(refreshed)
 
 
 def abandoned_chunks(*, now: datetime) -> dict[uuid.UUID, list[int]]:

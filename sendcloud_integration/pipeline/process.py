@@ -51,10 +51,17 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
         call_log.flush()
 
     if outcome.retry_in is not None:
-        chunks.release_chunk(chunk, counts_attempt=outcome.counts_attempt)
+        if not chunks.release_chunk(chunk, counts_attempt=outcome.counts_attempt):
+            logger.warning(
+                "batch=%s chunk=%d was taken over by another worker; not handed back", batch_id, chunk_number
+            )
+            return replace(outcome, retry_in=None)
         logger.info("batch=%s chunk=%d handed back; again in %.1fs", batch_id, chunk_number, outcome.retry_in)
+    elif not chunks.complete_chunk(chunk):
+        logger.warning(
+            "batch=%s chunk=%d was taken over by another worker; its owner completes it", batch_id, chunk_number
+        )
     else:
-        chunks.complete_chunk(chunk)
         logger.info(
             "batch=%s chunk=%d done: pushed=%d labelled=%d failed=%d",
             batch_id,
