@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, Q, QuerySet
 from django.utils import timezone
 
 from sendcloud_integration.models import BatchStatus, ChunkStatus, OrderShipment, PushChunk, ShipmentState
@@ -52,21 +51,19 @@ def _still_mine(chunk: PushChunk) -> QuerySet[PushChunk]:
 def release_chunk(chunk: PushChunk, *, counts_attempt: bool, error: str = "") -> bool:
     """Hand the chunk back for a later attempt: its in-progress orders return to QUEUED.
 
-    Returns False (and changes nothing) when another worker holds the chunk now. The chunk row is locked
-    first, so no worker can claim it between its orders going back to QUEUED and it becoming PENDING.
+    Returns False when another worker holds the chunk now; its orders are then left to that worker. The
+    orders move first, and only while the claim is still this worker's: a takeover between the two
+    statements finds them QUEUED and sends them itself.
     """
-    with transaction.atomic():
-        if not _still_mine(chunk).select_for_update().exists():
-            return False
-        OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number).move(
-            source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
-        )
-        _still_mine(chunk).update(
-            status=ChunkStatus.PENDING,
-            attempts=F("attempts") + (1 if counts_attempt else 0),
-            last_error=error[:2000] if error else F("last_error"),
-        )
-    return True
+    OrderShipment.objects.filter(Exists(_still_mine(chunk)), batch_id=chunk.batch_id, chunk_number=chunk.number).move(
+        source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
+    )
+    released = _still_mine(chunk).update(
+        status=ChunkStatus.PENDING,
+        attempts=F("attempts") + (1 if counts_attempt else 0),
+        last_error=error[:2000] if error else F("last_error"),
+    )
+    return bool(released)
 
 
 def complete_chunk(chunk: PushChunk) -> bool:
