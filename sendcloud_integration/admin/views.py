@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.db.models import Model
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -35,6 +36,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+M = TypeVar("M", bound=Model)
+
+
+def object_or_404(model_admin: ModelAdmin[M], request: HttpRequest, object_id: object) -> M:
+    """The admin's object for an id from the URL, or a 404 — also for an id of the wrong shape.
+
+    The routes take any path segment as the id (as the admin's own do); ``ModelAdmin.get_object``
+    treats a malformed one (``abc`` for an integer key) as "no such object" rather than an error.
+    """
+    obj = model_admin.get_object(request, unquote(str(object_id)))
+    if obj is None:
+        raise Http404("No such object.")
+    return obj
+
 
 # --- connection check ---------------------------------------------------------------------------------
 
@@ -49,7 +64,7 @@ _CHECK_LEVELS = {
 def verify_connection_view(model_admin: ModelAdmin[SendcloudIntegration]) -> Callable[[HttpRequest, str], HttpResponse]:
     @require_POST
     def view(request: HttpRequest, object_id: str) -> HttpResponse:
-        integration = get_object_or_404(SendcloudIntegration.objects.select_related("shop"), pk=object_id)
+        integration = object_or_404(model_admin, request, object_id)
         if not model_admin.has_change_permission(request, integration):
             raise PermissionDenied
         check = verify_connection(integration=integration)
@@ -130,7 +145,7 @@ def batch_labels_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpReque
 
     @require_GET
     def view(request: HttpRequest, object_id: str) -> HttpResponseBase:
-        batch = get_object_or_404(PushBatch, pk=object_id)
+        batch = object_or_404(model_admin, request, object_id)
         if not model_admin.has_view_permission(request, batch):
             raise PermissionDenied
         try:

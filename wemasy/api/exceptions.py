@@ -14,7 +14,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -31,6 +33,15 @@ ATTRIBUTE_PLACEHOLDER = ":attribute"
 
 class UnprocessableEntity(exceptions.ValidationError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+    def __init__(self) -> None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        super().__init__(f"The request body is larger than {limit / (1024 * 1024):g} MiB; send fewer order ids.")
 
 
 class BadRequest(exceptions.APIException):
@@ -80,6 +91,8 @@ def server_error_body() -> dict[str, Any]:
 
 
 def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     if isinstance(exc, DjangoValidationError):
         exc = UnprocessableEntity(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -104,7 +117,8 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     if isinstance(exc, exceptions.ValidationError):
         return Response(validation_body(exc.detail), status=status.HTTP_422_UNPROCESSABLE_ENTITY, headers=headers)
     if isinstance(exc, exceptions.ParseError):
-        message = "The request body is not valid JSON."
+        detail = str(exc.detail)
+        message = detail if "nested too deeply" in detail else "The request body is not valid JSON."
     elif isinstance(exc, exceptions.Throttled):
         message = f"Too many requests. Try again in {headers.get('Retry-After', '1')} seconds."
     elif isinstance(exc, exceptions.NotAuthenticated):
