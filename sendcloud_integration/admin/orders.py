@@ -31,6 +31,7 @@ from sendcloud_integration.models import (
     ShipmentState,
 )
 from sendcloud_integration.selectors import dashboard
+from sendcloud_integration.sendcloud.types import is_web_url
 from webshop.models import Order, OrderLine, ShippingAddress
 
 #: How many Sendcloud calls an order page lists (newest first); the call log admin has them all.
@@ -201,7 +202,7 @@ class OrderAdmin(admin.ModelAdmin):
         shipment = shipment_of(order)
         if shipment is None or not shipment.tracking_number:
             return ""
-        if shipment.tracking_url:
+        if is_web_url(shipment.tracking_url):  # stored before this check existed, or by hand
             return format_html(
                 '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
                 shipment.tracking_url,

@@ -24,7 +24,7 @@ from sendcloud_integration.limits import (
     PAPER_SIZES,
 )
 from sendcloud_integration.sendcloud.errors import describe, field_path, looks_transient
-from sendcloud_integration.sendcloud.transport import Malformed, Paged, Transport, cursor_of, data_of
+from sendcloud_integration.sendcloud.transport import Malformed, Paged, Transport, cursor_of, data_of, path_segment
 from sendcloud_integration.sendcloud.types import (
     ApiError,
     CallRecord,
@@ -186,7 +186,9 @@ class SendcloudV3Client:
 
     def get_shipment(self, shipment_id: str) -> ShipmentInfo:
         """``GET /v3/shipments/{id}``: poll until :attr:`ShipmentInfo.is_ready` or a ``failed_message``."""
-        return self._call("GET", f"/v3/shipments/{shipment_id}", lambda body: parse_shipment(data_of(body, dict)))
+        return self._call(
+            "GET", f"/v3/shipments/{path_segment(shipment_id)}", lambda body: parse_shipment(data_of(body, dict))
+        )
 
     def find_shipments(
         self, *, order_number: str | None = None, external_reference_id: str | None = None
@@ -259,7 +261,7 @@ class SendcloudV3Client:
         def parse(content: bytes) -> bytes:
             return content
 
-        return self._call("GET", f"/v3/parcels/{parcel_id}/documents/label", parse, pdf=True)
+        return self._call("GET", f"/v3/parcels/{path_segment(parcel_id)}/documents/label", parse, pdf=True)
 
     def download_labels(self, parcel_ids: Sequence[str], *, paper_size: str = "A6") -> bytes:
         """``GET /v3/parcel-documents/label?parcels=…``: the labels of 1 to 20 parcels as one PDF.

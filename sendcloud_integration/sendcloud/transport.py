@@ -17,6 +17,7 @@ HTTP only: no Django models, no Celery.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -183,6 +184,25 @@ def data_of(body: Any, kind: type) -> Any:
     return data
 
 
+def path_segment(value: object) -> str:
+    """A value (an id from Sendcloud's answers, or ours) as one URL path segment, with ``/``, ``?``, ``..``
+    and everything else that could leave the segment percent-encoded."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} is not a usable id in a Sendcloud URL.")
+    return quote(text, safe="")
+
+
+def _secret_forms(public_key: str, secret_key: str) -> tuple[str, ...]:
+    """The credentials in every form a server could echo them back in: as they are, and as the
+    base64 of HTTP Basic auth (``public:secret``), with and without padding, longest first."""
+    forms = {key for key in (public_key, secret_key) if key}
+    if public_key and secret_key:
+        basic = base64.b64encode(f"{public_key}:{secret_key}".encode("latin-1", "replace")).decode()
+        forms |= {basic, basic.rstrip("=")}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 class Transport:
     """Sendcloud API v3 over HTTP Basic auth: one attempt per :meth:`call`, its answer parsed or typed as an error.
 
@@ -203,7 +223,7 @@ class Transport:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._auth = (public_key, secret_key)
-        self._secrets = tuple(s for s in (secret_key, public_key) if s)
+        self._secrets = _secret_forms(public_key, secret_key)
         self.timeout = (connect_timeout, read_timeout)
         self._session = session
         self.on_call = on_call
@@ -279,7 +299,9 @@ class Transport:
                 headers=headers,
                 auth=self._auth,
                 timeout=self.timeout,
-                allow_redirects=not unsafe,  # a redirected POST would silently turn into a GET
+                # Never followed: a redirected POST silently turns into a GET, and a followed GET would
+                # carry the credentials to wherever the Location points.
+                allow_redirects=False,
             )
         except requests.exceptions.ConnectTimeout:
             message = f"Could not connect to Sendcloud for {method} {path} within {self.timeout[0]:g} s."
@@ -357,6 +379,12 @@ class Transport:
         status = response.status_code
         if 200 <= status < 300:
             return
+        if 300 <= status < 400:
+            location = urlsplit(response.headers.get("Location", "")).netloc or "an unknown place"
+            raise ClientError(
+                f"Sendcloud answered {method} {path} with a redirect ({status}) to {location}; it was not followed.",
+                status_code=status,
+            )
         unsafe = method in UNSAFE_METHODS
         try:
             body: Any = response.json()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def parse_shipment(data: Mapping[str, Any]) -> ShipmentInfo:
                 status_code=text_of(status.get("code")).upper(),
                 status_message=text_of(status.get("message")),
                 tracking_number=text_of(parcel.get("tracking_number")),
-                tracking_url=text_of(parcel.get("tracking_url")),
+                tracking_url=web_url(text_of(parcel.get("tracking_url"))),
                 carrier=carrier,
                 label_url=label_url,
                 errors=list(errors),
@@ -233,3 +234,14 @@ def parse_shipment(data: Mapping[str, Any]) -> ShipmentInfo:
         errors=errors,
         carrier=carrier,
     )
+
+
+def is_web_url(url: str) -> bool:
+    """Whether a URL may be shown as a link: http(s) with a host, nothing else (no ``javascript:``)."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def web_url(url: str) -> str:
+    """``url`` when it is a web link, else "" (a tracking URL from Sendcloud ends up in staff's browsers)."""
+    return url.strip() if is_web_url(url) else ""

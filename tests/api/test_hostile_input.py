@@ -13,9 +13,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from sendcloud_integration.models import PushBatch, SendcloudIntegration
+from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
 from tests.admin.conftest import login
 from tests.conftest import PUSH_URL
+from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +74,18 @@ def test_a_non_numeric_admin_object_id_is_a_404(integration: SendcloudIntegratio
     )
     # The labels route only matches a uuid; anything else is the admin's own "no such page" handling.
     assert client.get("/admin/sendcloud_integration/pushbatch/not-a-uuid/labels/").status_code < 500
+
+
+def test_a_tracking_url_that_is_not_a_web_link_is_never_an_admin_link(integration: SendcloudIntegration) -> None:
+    order = OrderFactory(shop=integration.shop)
+    OrderShipment.objects.create(
+        order=order,
+        shop=order.shop,
+        state=ShipmentState.LABELLED,
+        tracking_number="TRK-1",
+        tracking_url="javascript:alert(document.cookie)",
+    )
+    client: Client = login(User.objects.create_superuser("hostile2", "h2@example.com", "a-long-password-1"))
+    page = client.get("/admin/webshop/order/").content.decode()
+    assert "TRK-1" in page
+    assert "javascript:" not in page

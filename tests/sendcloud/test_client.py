@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -796,3 +797,71 @@ def test_download_labels_errors(sc: SendcloudV3Client, mocked: responses.Request
     mocked.replace(responses.GET, url, status=401, json={"errors": [{"status": "401", "detail": "Invalid."}]})
     with pytest.raises(AuthenticationError):
         sc.download_labels(["7"])
+
+
+# -- hostile answers ---------------------------------------------------------------------------------------
+
+
+def test_credentials_echoed_as_basic_auth_never_reach_a_message_or_record(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, calls: list[CallRecord]
+) -> None:
+    """A server that echoes ``Authorization: Basic <base64(public:secret)>`` back must not leak it either."""
+    basic = base64.b64encode(f"{PUBLIC}:{SECRET}".encode()).decode()
+    echoed = f"bad header Authorization: Basic {basic} (unpadded: {basic.rstrip('=')})"
+    mocked.get(f"{BASE}/v3/shipments/z", status=400, json=errors((echoed, "")))
+    with pytest.raises(ClientError) as info:
+        sc.get_shipment("z")
+    everything = info.value.message + repr(calls)
+    assert basic not in everything
+    assert basic.rstrip("=") not in everything
+    assert "***" in info.value.message
+
+
+@pytest.mark.parametrize("hostile", ["../integrations?x=", "a/b", "a?b", "a#b", "%2e%2e"])
+def test_ids_from_answers_stay_inside_their_path_segment(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, hostile: str
+) -> None:
+    mocked.get(re.compile(rf"{re.escape(BASE)}/v3/.*"), json={"data": {"id": "x", "parcels": []}})
+    sc.get_shipment(hostile)
+    sent = mocked.calls[-1].request.url
+    assert sent.startswith(f"{BASE}/v3/shipments/")
+    assert "/v3/integrations" not in sent
+    assert sent.removeprefix(f"{BASE}/v3/shipments/").count("/") == 0
+    assert "?" not in sent
+
+
+@pytest.mark.parametrize("hostile", ["", ".", ".."])
+def test_ids_that_cannot_be_a_segment_are_refused_before_sending(sc: SendcloudV3Client, hostile: str) -> None:
+    with pytest.raises(ValueError, match="not a usable id"):
+        sc.get_shipment(hostile)
+    with pytest.raises(ValueError, match="not a usable id"):
+        sc.download_label(hostile)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed_and_never_carries_the_credentials_away(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, status: int
+) -> None:
+    mocked.get(f"{BASE}/v3/shipments/s1", status=status, headers={"Location": "https://evil.test/steal"})
+    mocked.get("https://evil.test/steal", json={"data": {}})
+    with pytest.raises(ClientError, match=r"redirect .* to evil\.test; it was not followed"):
+        sc.get_shipment("s1")
+    assert [call.request.url for call in mocked.calls] == [f"{BASE}/v3/shipments/s1"]
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://tracking.example/abc", "https://tracking.example/abc"),
+        ("http://t.example/1", "http://t.example/1"),
+        ("javascript:alert(1)", ""),
+        ("data:text/html,hi", ""),
+        ("//evil.test/x", ""),
+        ("ftp://x.example/a", ""),
+    ],
+)
+def test_only_web_tracking_urls_are_kept(given: str, kept: str) -> None:
+    info = parse_shipment(
+        {"id": "s", "parcels": [{"id": 1, "tracking_url": given, "status": {"code": "READY_TO_SEND"}}]}
+    )
+    assert info.parcels[0].tracking_url == kept
