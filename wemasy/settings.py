@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
+from wemasy.api.clientip import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
@@ -152,6 +153,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_RATE_LIMIT_PER_MINUTE: int = env("API_RATE_LIMIT_PER_MINUTE")
+# Behind a load balancer: how many proxies append to X-Forwarded-For, or their networks (wemasy/api/clientip.py).
+API_TRUSTED_PROXY_COUNT: int = env.int("API_TRUSTED_PROXY_COUNT", default=0)
+try:
+    API_TRUSTED_PROXIES = parse_networks(env("API_TRUSTED_PROXIES", default=""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"API_TRUSTED_PROXIES is not a comma-separated list of networks: {exc}") from None
+if API_TRUSTED_PROXY_COUNT < 0 or (API_TRUSTED_PROXY_COUNT and API_TRUSTED_PROXIES):
+    raise ImproperlyConfigured("Set API_TRUSTED_PROXY_COUNT (a count, 0 or more) or API_TRUSTED_PROXIES, not both.")
 PUSH_MAX_ORDER_IDS: int = env("PUSH_MAX_ORDER_IDS")
 RATELIMIT_USE_CACHE = "default"
 # django-ratelimit warns that the file cache is not shared atomically; that is the dev default only.

@@ -19,6 +19,7 @@ from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
 from webshop.models import ApiToken
+from wemasy.api.clientip import client_ip
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes: keep this import type-only
     from rest_framework.request import Request
@@ -39,7 +40,7 @@ class Usage:
 def client_key(request: HttpRequest, token: ApiToken | None) -> str:
     if token is not None:
         return f"token:{token.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"ip:{client_ip(request)}"
 
 
 def count_request(request: HttpRequest, token: ApiToken | None) -> Usage:
