@@ -104,6 +104,11 @@ def dashboard_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest]
             "active_batch_ids": active,
             "refresh_seconds": REFRESH_SECONDS,
             "progress_url": reverse("admin:sendcloud_integration_dashboard_progress"),
+            "dashboard_refresh": {
+                "ids": active,
+                "url": reverse("admin:sendcloud_integration_dashboard_progress"),
+                "seconds": REFRESH_SECONDS,
+            },
             "orders_url": reverse("admin:webshop_order_changelist"),
             "failed_state": ShipmentState.FAILED.value,
         }
