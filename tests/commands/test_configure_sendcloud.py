@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.management.base import CommandError
 
@@ -105,4 +107,41 @@ def test_unknown_shop(db: None) -> None:
         run(
             "configure_sendcloud",
             *["--shop", "nope", "--public-key", "p", "--secret-key", "s", "--integration-id", "1"],
+        )
+
+
+def test_the_secret_can_come_from_the_environment_out_of_the_process_list(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDCLOUD_SECRET_KEY", "secret-from-the-environment")
+    out = run("configure_sendcloud", "--shop", shop.slug, "--public-key", "public-key-abc", "--integration-id", "7")
+    assert SendcloudIntegration.objects.get(shop=shop).secret_key == "secret-from-the-environment"
+    assert "secret-from-the-environment" not in out.stdout + out.stderr
+
+
+def test_the_secret_can_come_from_standard_input(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDCLOUD_SECRET_KEY", "not-this-one")
+    out = run(
+        "configure_sendcloud",
+        *["--shop", shop.slug, "--public-key", "public-key-abc", "--integration-id", "7", "--secret-key-stdin"],
+        stdin=StringIO("secret-from-a-pipe\n"),
+    )
+    assert SendcloudIntegration.objects.get(shop=shop).secret_key == "secret-from-a-pipe"
+    assert "secret-from-a-pipe" not in out.stdout + out.stderr
+
+
+def test_without_any_secret_it_says_where_to_put_one(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENDCLOUD_SECRET_KEY", raising=False)
+    with pytest.raises(CommandError, match="set SENDCLOUD_SECRET_KEY, or pass --secret-key-stdin") as info:
+        run("configure_sendcloud", "--shop", shop.slug, "--public-key", "p", "--integration-id", "7")
+    assert info.value.returncode == 2
+    assert not SendcloudIntegration.objects.exists()
+
+
+def test_two_sources_of_the_secret_are_refused(shop: Shop) -> None:
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        run(
+            "configure_sendcloud",
+            *["--shop", shop.slug, "--public-key", "p", "--integration-id", "7", "--secret-key", "s"],
+            "--secret-key-stdin",
         )
