@@ -42,16 +42,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	DJANGO_SECRET_KEY=lint DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=lint DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 typecheck: install
-	DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .
+	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .
 
 check: lint typecheck test
 
 schema: install
 	@mkdir -p var
-	DJANGO_SECRET_KEY=schema $(BIN)/python manage.py spectacular --file var/schema.yaml --validate --fail-on-warn
+	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=schema $(BIN)/python manage.py spectacular --file var/schema.yaml --validate --fail-on-warn
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from django.db import models
 from django.utils import timezone
 
 from webshop.models import ApiToken, Order, Shop
+from wemasy.encryption import EncryptedTextField
 
 
 class IntegrationProblem(enum.Enum):
@@ -48,7 +49,8 @@ class SendcloudIntegration(models.Model):
 
     shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="sendcloud_integration")
     public_key = models.CharField(max_length=200)
-    secret_key = models.CharField(max_length=200)
+    #: Encrypted at rest with FIELD_ENCRYPTION_KEYS (wemasy/encryption.py); read and written as plain text.
+    secret_key = EncryptedTextField(max_length=200)
     integration_id = models.PositiveBigIntegerField(help_text="The Sendcloud shop integration id.")
     sender_address_id = models.PositiveBigIntegerField(null=True, blank=True)
     shipping_option_code = models.CharField(max_length=100, blank=True, help_text="e.g. postnl:standard")

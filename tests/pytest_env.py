@@ -7,7 +7,11 @@ import os
 import tempfile
 import uuid
 
+from cryptography.fernet import Fernet
+
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+# A key of this run's own for the secrets encrypted at rest (integration tests' processes inherit it).
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 # Every Redis key of this run carries its own prefix, and the suite deletes only those: the Redis it
 # is given may be shared (CI's is), and must never be flushed.
 os.environ.setdefault("CACHE_KEY_PREFIX", f"wemasy-test-{uuid.uuid4().hex[:10]}")

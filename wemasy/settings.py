@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
 from wemasy.api.clientip import parse_networks
+from wemasy.encryption import MAKE_A_KEY, development_key, parse_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
@@ -36,6 +37,18 @@ SECRET_KEY: str = env("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (the built-in key is for development only)."
+    )
+
+# Keys that encrypt secrets at rest (wemasy/encryption.py): Fernet keys, newest first. Required in
+# production; `make run` (debug) generates one under var/ on first start.
+if env("FIELD_ENCRYPTION_KEYS", default=""):
+    FIELD_ENCRYPTION_KEYS = parse_keys(env("FIELD_ENCRYPTION_KEYS"))
+elif DEBUG:
+    FIELD_ENCRYPTION_KEYS = [development_key(VAR_DIR)]
+else:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is off: it encrypts the Sendcloud secret keys "
+        f"in the database. Make one with: {MAKE_A_KEY}"
     )
 ALLOWED_HOSTS: list[str] = env("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
