@@ -10,17 +10,13 @@ import pytest
 import responses
 
 from tests.guards.helpers import PausingSendcloud
+from tests.pipeline.labels.fake import no_waiting
 
 
 @pytest.fixture(autouse=True)
 def _no_waiting(settings: Any, tmp_path: Path) -> None:
-    """Poll at once, trust a look-up at once, back off not at all (the guards do not depend on waiting)."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.SENDCLOUD_LABEL_POLL_SECONDS = 0
-    settings.SENDCLOUD_LABEL_POLL_MAX_SECONDS = 0
-    settings.SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS = 0
-    settings.SENDCLOUD_RETRY_BASE_SECONDS = 0
-    settings.SENDCLOUD_BUDGET_ENABLED = False
+    """The guards do not depend on waiting (see ``no_waiting``)."""
+    no_waiting(settings, tmp_path)
 
 
 @pytest.fixture

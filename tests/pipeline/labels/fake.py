@@ -18,6 +18,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -329,3 +330,16 @@ def calls_to(url: str, method: str = "") -> list[responses.Call]:
         for call in responses.calls
         if (call.request.url or "").split("?")[0] == url and (not method or call.request.method == method)
     ]
+
+
+def no_waiting(settings: Any, tmp_path: Path) -> None:
+    """Poll at once, trust a look-up at once, back off not at all; labels stored under ``tmp_path``.
+
+    The label and guard tests depend on what is sent, not on how long the service waits between calls.
+    """
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.SENDCLOUD_LABEL_POLL_SECONDS = 0
+    settings.SENDCLOUD_LABEL_POLL_MAX_SECONDS = 0
+    settings.SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS = 0
+    settings.SENDCLOUD_RETRY_BASE_SECONDS = 0
+    settings.SENDCLOUD_BUDGET_ENABLED = False
