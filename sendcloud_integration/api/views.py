@@ -41,6 +41,7 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(ErrorSerializer, description="Malformed body, or no usable Sendcloud integration."),
     401: OpenApiResponse(ErrorSerializer, description="Missing, malformed, unknown or revoked token."),
     403: OpenApiResponse(ErrorSerializer, description="Token lacks the scope, or the shop is disabled."),
+    413: OpenApiResponse(ErrorSerializer, description="The body is larger than the upload limit (2.5 MiB)."),
     422: OpenApiResponse(ValidationErrorSerializer, description="Validation failed."),
     429: OpenApiResponse(ErrorSerializer, description="Rate limit exceeded; see Retry-After."),
     500: OpenApiResponse(ErrorSerializer, description="Unexpected error; the message names a request id."),
@@ -254,6 +255,9 @@ class BatchLabelsApi(ApiView):
             **READ_ERROR_RESPONSES,
             404: OpenApiResponse(
                 ErrorSerializer, description="No such batch, no labels yet, or no such order (label) in this batch."
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer, description="A stored label is missing or unreadable: no PDF short of a label."
             ),
         },
     )
