@@ -60,6 +60,7 @@ STOP_TIMEOUT = 20.0
 #: The order of stopping; processes of Procfile.dev not named here stop in the first stage.
 STOP_STAGES = (("web", "worker", "beat"), ("sandbox",))
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NAME_WIDTH = 7
 
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b(: .*)?$")
@@ -468,8 +469,14 @@ class Launcher:
             self.stop_all()
             return 1
 
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, self.on_signal)
+        previous = {signum: signal.signal(signum, self.on_signal) for signum in STOP_SIGNALS}
+        try:
+            return self._run_children(env, banner)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _run_children(self, env: dict[str, str], banner: str) -> int:
         started = time.monotonic()
         self.say("make run: starting the sandbox, web, worker and beat; the token and curl follow once they answer.")
         for name, command in read_procfile(PROCFILE):
