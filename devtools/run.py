@@ -372,8 +372,8 @@ class Launcher:
 
     def other_terminals(self) -> str:
         if self.redis_port == DEFAULT_REDIS_PORT:
-            return "Commands run in another terminal (.venv/bin/python manage.py ...) reach this worker as they are."
-        return f"In another terminal, export REDIS_URL={self.redis_url} first, so that commands reach this worker."
+            return "Commands in another terminal (DJANGO_DEBUG=1 .venv/bin/python manage.py ...) reach this worker."
+        return f"Commands in another terminal reach this worker with DJANGO_DEBUG=1 REDIS_URL={self.redis_url}."
 
     # --- running and stopping ---------------------------------------------------------------------------
 
