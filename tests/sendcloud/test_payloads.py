@@ -157,7 +157,9 @@ def assert_valid_v3_order(payload: dict[str, Any]) -> None:
 
 def fetch(order: Order) -> Order:
     """The order the way the service loads it."""
-    return Order.objects.select_related("shipping_address", "shop").prefetch_related("lines", "parcels").get(pk=order.pk)
+    return (
+        Order.objects.select_related("shipping_address", "shop").prefetch_related("lines", "parcels").get(pk=order.pk)
+    )
 
 
 @pytest.fixture
