@@ -181,6 +181,11 @@ def _iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def shipping_address_of(order: Order) -> ShippingAddress | None:
+    """The order's shipping address, or None (no query when the caller used select_related)."""
+    return _shipping_address(order)
+
+
 def _shipping_address(order: Order) -> ShippingAddress | None:
     """The select_related address, or None — without a query when the caller used select_related."""
     try:
@@ -445,21 +450,7 @@ def shipping_problems(
                 f"Shipping method '{data.option_code}' is not one of this Sendcloud account's shipping methods."
             )
         return problems
-    label = f"Shipping method '{option.name or option.code}' ({option.code})"
-    if not option.is_available:
-        problems.append(f"{label} is no longer offered by Sendcloud for this account.")
-        return problems
-    if country and country in (integration.shipping_options_countries or []) and not option.serves(country):
-        problems.append(f"{label} does not ship to {country}.")
-    if data.is_multicollo and not option.multicollo:
-        problems.append(f"{label} cannot ship an order in several parcels (this one has {data.parcel_count}).")
-    for parcel in data.parcels:
-        weight = parcel.weight_kg
-        if weight > 0 and not option.takes(weight):
-            what = f"Parcel {parcel.number} weighs" if data.is_multicollo else "The order weighs"
-            low = _kg(option.min_weight_kg) if option.min_weight_kg is not None else "any weight"
-            high = _kg(option.max_weight_kg) if option.max_weight_kg is not None else "any weight"
-            problems.append(f"{what} {_kg(weight)}, but {label} takes {low} to {high} per parcel.")
+    problems.extend(message for _, message in option_problems(data, country, integration, option))
     return problems
 
 
@@ -476,4 +467,29 @@ def _address_problems(address: ShippingAddress) -> list[str]:
         problems.append("Shipping address has no country.")
     elif country not in ISO_COUNTRIES:
         problems.append(f"Country '{address.country}' is not a valid ISO 3166-1 alpha-2 code.")
+    return problems
+
+
+def option_problems(
+    data: ShippingData, country: str, integration: SendcloudIntegration, option: ShippingOption
+) -> list[tuple[str, str]]:
+    """Why this option cannot ship this order, each with what to change: ``shipping_method_id``, ``weight``
+    or ``no_parcels`` (the field names of ``update-order``, which refuses with these too)."""
+    label = f"Shipping method '{option.name or option.code}' ({option.code})"
+    if not option.is_available:
+        return [("shipping_method_id", f"{label} is no longer offered by Sendcloud for this account.")]
+    problems: list[tuple[str, str]] = []
+    if country and country in (integration.shipping_options_countries or []) and not option.serves(country):
+        problems.append(("shipping_method_id", f"{label} does not ship to {country}."))
+    if data.is_multicollo and not option.multicollo:
+        problems.append(
+            ("no_parcels", f"{label} cannot ship an order in several parcels (this one has {data.parcel_count}).")
+        )
+    for parcel in data.parcels:
+        weight = parcel.weight_kg
+        if weight > 0 and not option.takes(weight):
+            what = f"Parcel {parcel.number} weighs" if data.is_multicollo else "The order weighs"
+            low = _kg(option.min_weight_kg) if option.min_weight_kg is not None else "any weight"
+            high = _kg(option.max_weight_kg) if option.max_weight_kg is not None else "any weight"
+            problems.append(("weight", f"{what} {_kg(weight)}, but {label} takes {low} to {high} per parcel."))
     return problems

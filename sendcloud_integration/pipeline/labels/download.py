@@ -62,9 +62,9 @@ def download(run: LabelRun, ready: list[ReadyLabel]) -> None:
         for item, parcel in group:
             if run.safe_blocked or run.out_of_time():
                 break
-            pdf = download_one(run, item, parcel)
-            if pdf is not None:
-                fetched[(item.row.pk, parcel.parcel_id)] = pdf
+            single = download_one(run, item, parcel)
+            if single is not None:
+                fetched[(item.row.pk, parcel.parcel_id)] = single
     for item in ready:
         pdfs = [fetched.get((item.row.pk, parcel.parcel_id)) for parcel in item.parcels]
         if all(pdf is not None for pdf in pdfs):
