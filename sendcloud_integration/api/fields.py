@@ -226,3 +226,12 @@ class CountField(serializers.Field):
 
     def to_representation(self, value: int) -> int:
         return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string as Laravel's ``string`` rule: a number is not one (DRF would turn ``5`` into ``"5"``)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

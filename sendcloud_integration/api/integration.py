@@ -83,8 +83,8 @@ class VerifyCredentialsApi(ApiView):
     required_scope = Scope.INTEGRATIONS_MANAGE
 
     class VerifyCredentialsRequestSerializer(serializers.Serializer):
-        public_key = serializers.CharField(max_length=200, error_messages=STRING_MESSAGES)
-        secret_key = serializers.CharField(
+        public_key = fields.StrictCharField(max_length=200, error_messages=STRING_MESSAGES)
+        secret_key = fields.StrictCharField(
             max_length=200, error_messages=STRING_MESSAGES, style={"input_type": "password"}
         )
         integration_id = fields.RequiredIdField(

@@ -195,7 +195,7 @@ class UpdateOrderApi(ApiView):
         shipping_method_id = fields.RequiredIdField(
             required=False, help_text="A shipping method's id from …/integrations/sendcloud/shipping-methods."
         )
-        shipping_option_code = serializers.CharField(
+        shipping_option_code = fields.StrictCharField(
             required=False,
             max_length=200,
             help_text="Or the method's Sendcloud code (postnl:standard) instead of its id.",
