@@ -156,10 +156,11 @@ def test_500_names_the_request_id(shop: Shop, integration: SendcloudIntegration,
     assert response["X-Request-ID"] in response.json()["message"]
 
 
-@pytest.mark.parametrize("url", [CREATE_LABEL, UPDATE_ORDER, VERIFY])
+@pytest.mark.parametrize("url", [CREATE_LABEL, UPDATE_ORDER, VERIFY, METHODS])
 def test_400_for_a_body_that_is_not_a_json_object(shop: Shop, integration: SendcloudIntegration, url: str) -> None:
     client = client_with(shop, Scope.SHIPMENTS_PUSH, Scope.INTEGRATIONS_MANAGE)
     assert_error(client.post(url, "[1]", content_type="application/json"), 400, "must be a JSON object")
+    assert not PushBatch.objects.exists()
     assert_error(client.post(url, "{", content_type="application/json"), 400, "not valid JSON")
 
 
@@ -651,3 +652,28 @@ def test_the_secret_never_appears_in_any_answer(
     assert [a.status_code for a in answers] == [200, 200, 200, 400, 200, 200]
     for answer in answers:
         assert SECRET not in answer.content.decode()
+
+
+def test_update_order_that_sendcloud_refuses_is_400_with_its_reason_and_changes_nothing(
+    pusher: APIClient, shop: Shop, catalogue: dict[str, ShippingOption], sandbox: SandboxServer
+) -> None:
+    order = OrderFactory(shop=shop, address={"postal_code": "1012"})  # Sendcloud refuses the Dutch postal code
+    OrderShipment.objects.create(order=order, shop=shop, state=ShipmentState.PUSHED, pushed_at="2026-01-01T00:00Z")
+
+    response = update(pusher, order, catalogue["dpd:home"], parcels=1)
+
+    assert_error(response, 400, "Sendcloud refused the updated order: shipping_address.postal_code: Enter a valid")
+    assert "Nothing was changed." in response.json()["message"]
+    order.refresh_from_db()
+    assert (order.shipping_option_code, order.weight_kg) == ("", None)
+
+
+def test_shipping_methods_with_refused_keys_and_no_catalogue_is_400(
+    reader: APIClient, shop: Shop, sandbox: SandboxServer
+) -> None:
+    integration = SendcloudIntegrationFactory(shop=shop, secret_key="not-the-secret")
+    response = post(reader, METHODS)
+    assert_error(response, 400, "Sendcloud refused the credentials")
+    assert "not-the-secret" not in response.content.decode()
+    integration.refresh_from_db()
+    assert integration.is_connected is False
