@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from sendcloud_integration.admin import repush
@@ -283,7 +284,7 @@ class OrderAdmin(admin.ModelAdmin):
         if not parcels:
             return ""
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             "{}. parcel {} · {}",
             ((p.position, p.sendcloud_parcel_id, p.tracking_number or "no tracking number") for p in parcels),
         )
