@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wemasy.errors import ApplicationError
+from wemasy.errors import ApplicationError, InvalidInput
 
 
 class PushRefused(ApplicationError):
@@ -36,3 +36,34 @@ class LabelFileUnreadable(LabelsUnavailable):
     worse than none). The message names the order, never the file's path."""
 
     http_status = 409
+
+
+class OrderNotFound(ApplicationError):
+    """No order with that id in this shop (another shop's order looks the same)."""
+
+    http_status = 404
+
+
+class ShippingDataLocked(ApplicationError):
+    """The order's shipping data cannot change now: it has a label, or a batch is working on it. Nothing changed."""
+
+    http_status = 409
+
+
+class InvalidShippingData(InvalidInput):
+    """A shipping method, weight or number of parcels that does not fit the order (or the catalogue)."""
+
+
+class SendcloudRefused(ApplicationError):
+    """Sendcloud answered, and said no (refused credentials, an order it would not store). Nothing changed."""
+
+    http_status = 400
+
+
+class SendcloudUnavailable(ApplicationError):
+    """Sendcloud could not be asked now: no answer, a server error, or the account's request budget is spent.
+
+    Nothing was changed; the message says when to try again when that is known.
+    """
+
+    http_status = 503

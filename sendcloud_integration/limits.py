@@ -19,6 +19,8 @@ MAX_SHIPMENTS_PAGE_SIZE: Final = 100
 MAX_IDS_PER_SHIPMENT_FILTER: Final = 100
 #: ``GET /v3/parcel-documents/{type}``: ``parcels`` holds 1 to 20 parcel ids (spec: v3/parcel-documents).
 MAX_PARCELS_PER_DOCUMENT_REQUEST: Final = 20
+#: ``create-labels-async``: an order's ``parcels`` (multicollo) has 1 to 50 items (spec: v3/ship-an-order).
+MAX_PARCELS_PER_SHIPMENT: Final = 50
 #: The ``paper_size`` enum of the parcel-documents endpoints. A6 is a label's own size: one label a page.
 PAPER_SIZES: Final = frozenset({"A4", "A5", "A6"})
 #: The largest id PostgreSQL's ``bigint`` (and so a ``PositiveBigIntegerField``) holds on every backend.

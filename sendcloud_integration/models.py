@@ -60,6 +60,10 @@ class SendcloudIntegration(models.Model):
     )
     connection_error = models.TextField(blank=True)
     connection_checked_at = models.DateTimeField(null=True, blank=True)
+    #: When the shipping-method catalogue was last read from Sendcloud in full (None: never, or keys changed).
+    shipping_options_synced_at = models.DateTimeField(null=True, blank=True)
+    #: The destination countries that sync asked Sendcloud about: only for these can a country be refused locally.
+    shipping_options_countries = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +98,46 @@ class SendcloudIntegration(models.Model):
             is_connected=True, connection_error="", connection_checked_at=now
         )
         self.is_connected, self.connection_error, self.connection_checked_at = True, "", now
+
+
+class ShippingOption(models.Model):
+    """One Sendcloud shipping option of an integration's account, with the local id wemasy clients use.
+
+    Sendcloud v3 names options by code (``postnl:standard``); the original API's clients send an integer
+    ``shipping_method_id``. The id of this row is that integer: stable, because a sync updates rows by
+    code and never deletes one (an option Sendcloud stops offering is marked unavailable instead).
+    """
+
+    integration = models.ForeignKey(SendcloudIntegration, on_delete=models.CASCADE, related_name="shipping_options")
+    code = models.CharField(max_length=200)
+    name = models.CharField(max_length=300, blank=True)
+    carrier_code = models.CharField(max_length=100, blank=True)
+    carrier_name = models.CharField(max_length=200, blank=True)
+    min_weight_kg = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    max_weight_kg = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    #: Destination countries (ISO 3166-1 alpha-2) it was offered for, among those the sync asked about.
+    countries = models.JSONField(default=list, blank=True)
+    multicollo = models.BooleanField(default=False, help_text="Can ship one order in several parcels.")
+    is_available = models.BooleanField(default=True, help_text="Cleared when Sendcloud no longer offers it.")
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("carrier_code", "code")
+        constraints = [
+            models.UniqueConstraint(fields=("integration", "code"), name="shipping_option_code_unique_per_integration")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.code} ({self.code})"
+
+    def serves(self, country: str) -> bool:
+        return country.upper() in self.countries
+
+    def takes(self, weight_kg: Any) -> bool:
+        """Whether a parcel of this weight is within the option's weight range (an open end takes anything)."""
+        if self.min_weight_kg is not None and weight_kg < self.min_weight_kg:
+            return False
+        return not (self.max_weight_kg is not None and weight_kg > self.max_weight_kg)
 
 
 class ShipmentState(models.TextChoices):
@@ -271,6 +315,25 @@ class OrderShipment(models.Model):
 
     def __str__(self) -> str:
         return f"Shipment of order {self.order_id}: {self.state}"
+
+
+class ShipmentParcel(models.Model):
+    """One parcel (one label) of a labelled shipment: an order in three boxes has three."""
+
+    shipment = models.ForeignKey(OrderShipment, on_delete=models.CASCADE, related_name="parcels")
+    position = models.PositiveIntegerField(help_text="1 for the first parcel of the shipment.")
+    sendcloud_parcel_id = models.CharField(max_length=64)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    label_file = models.FileField(upload_to="labels/%Y/%m/", blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("shipment", "position")
+        constraints = [models.UniqueConstraint(fields=("shipment", "position"), name="parcel_position_unique")]
+
+    def __str__(self) -> str:
+        return f"Parcel {self.position} ({self.sendcloud_parcel_id}) of shipment {self.shipment_id}"
 
 
 class SendcloudApiCall(models.Model):

@@ -9,6 +9,7 @@ without sending a second label request. ``/_sandbox`` requests skip the pipeline
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -57,6 +58,16 @@ _REASONS = {
     504: "Gateway Time-out",
 }
 _MALFORMED_PLACEHOLDER = b'{"data":[{"id":'
+
+
+def _body_of(request: Request) -> Any:
+    """The request's body as parsed JSON (or its text when it is not JSON); None without a body."""
+    if not request.body:
+        return None
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return request.body.decode("utf-8", errors="replace")
 
 
 def _limits(config: SandboxConfig) -> Limits:
@@ -199,6 +210,7 @@ class SandboxApp:
                 status=outcome.response.status if answered and outcome.response is not None else None,
                 fault=",".join(trace.faults) or None,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                body=_body_of(request) if self.config.record_bodies else None,
             )
         )
 

@@ -148,6 +148,7 @@ class SandboxConfig:
     allowed_currencies: list[str] = field(default_factory=lambda: ["EUR", "GBP", "USD"])
     default_shipping_option_code: str = "postnl:standard"
     max_logged_requests: int = 50_000
+    record_bodies: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SandboxConfig:
@@ -216,7 +217,7 @@ def _parse_value(key: str, value: Any) -> Any:
         if not 0 <= value <= 1:
             raise ConfigError("fault_rate must be between 0 and 1")
         return float(value)
-    if key == "rate_limits_enabled":
+    if key in ("rate_limits_enabled", "record_bodies"):
         _check_type(key, value, bool)
         return value
     if key == "seed":

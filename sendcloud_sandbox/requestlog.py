@@ -25,6 +25,8 @@ class LogEntry:
     status: int | None
     fault: str | None
     duration_ms: float
+    #: The request's JSON body, kept only while the config's ``record_bodies`` is on (tests check payloads).
+    body: Any = None
 
 
 class RequestLog:

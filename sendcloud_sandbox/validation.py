@@ -374,8 +374,39 @@ def _parse_parcels(check: _Collector, value: Any, pointer: str) -> list[Mapping[
         if not isinstance(parcel, Mapping):
             check.add(f"{pointer}/{index}", NOT_AN_OBJECT)
             continue
+        _check_parcel(check, parcel, f"{pointer}/{index}")
         parcels.append(parcel)
     return parcels
+
+
+def _check_parcel(check: _Collector, parcel: Mapping[str, Any], pointer: str) -> None:
+    """A ``CreateLabelParcel``: its ``parcel_items`` (required), and a weight and dimensions when given."""
+    items = parcel.get("parcel_items", _MISSING)
+    if items is _MISSING or items is None:
+        check.add(f"{pointer}/parcel_items", FIELD_REQUIRED)
+    elif not isinstance(items, list):
+        check.add(f"{pointer}/parcel_items", NOT_A_LIST)
+    else:
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                check.add(f"{pointer}/parcel_items/{index}", NOT_AN_OBJECT)
+                continue
+            check.string(item, "item_id", f"{pointer}/parcel_items/{index}")
+            quantity = check.integer(item, "quantity", f"{pointer}/parcel_items/{index}")
+            if quantity is not None and quantity < 1:
+                check.add(f"{pointer}/parcel_items/{index}/quantity", "Input should be greater than or equal to 1")
+    weight = check.obj(parcel.get("weight"), f"{pointer}/weight", required=False)
+    if weight is not None:
+        value = weight.get("value")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            check.add(f"{pointer}/weight/value", NOT_A_STRING)
+        else:
+            check.string(weight, "unit", f"{pointer}/weight")
+    dimensions = check.obj(parcel.get("dimensions"), f"{pointer}/dimensions", required=False)
+    if dimensions is not None:
+        for key in ("length", "width", "height", "unit"):
+            if dimensions.get(key) is None:
+                check.add(f"{pointer}/dimensions/{key}", FIELD_REQUIRED)
 
 
 def has_valid_shipping_address(order_payload: Mapping[str, Any]) -> bool:

@@ -29,6 +29,14 @@ class Shop(models.Model):
 
 class Scope(models.TextChoices):
     SHIPMENTS_PUSH = "shipments:push", "Push shipments to Sendcloud"
+    INTEGRATIONS_READ = "integrations:read", "Read the Sendcloud integration and its shipping methods"
+    INTEGRATIONS_MANAGE = "integrations:manage", "Change the Sendcloud integration's credentials"
+
+
+#: A scope that carries others with it: whoever may manage the integration may also read it.
+IMPLIED_SCOPES: dict[str, frozenset[str]] = {
+    Scope.INTEGRATIONS_MANAGE: frozenset({Scope.INTEGRATIONS_READ}),
+}
 
 
 TOKEN_PREFIX_LENGTH = 8
@@ -78,7 +86,8 @@ class ApiToken(models.Model):
         return self.revoked_at is not None
 
     def has_scope(self, scope: str) -> bool:
-        return scope in (self.scopes or [])
+        held = self.scopes or []
+        return scope in held or any(scope in IMPLIED_SCOPES.get(granted, ()) for granted in held)
 
     def matches(self, raw: str) -> bool:
         return hmac.compare_digest(self.token_hash, hash_token(raw))
@@ -138,6 +147,17 @@ class Order(models.Model):
     customer_email = models.EmailField(blank=True)
     customer_phone = models.CharField(max_length=40, blank=True)
     customer_company = models.CharField(max_length=200, blank=True)
+    #: How the customer chose to have it shipped: a carrier service code such as ``postnl:standard``.
+    shipping_option_code = models.CharField(
+        max_length=200, blank=True, help_text="The shipping method chosen for this order; blank: the shop's default."
+    )
+    weight_kg = models.DecimalField(
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="The order's weight in kg; blank: the sum of its lines (or of its parcels' weights).",
+    )
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -191,3 +211,31 @@ class ShippingAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.street} {self.house_number}, {self.postal_code} {self.city}, {self.country}"
+
+
+class OrderParcel(models.Model):
+    """One box of an order that ships in several (or one box with known weight or size).
+
+    An order without parcels ships as one parcel. A parcel without a weight takes an even share of what
+    the order's weight leaves after the parcels that have one.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="parcels")
+    position = models.PositiveIntegerField(default=0)
+    weight_kg = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    length_cm = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    width_cm = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    height_cm = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+
+    class Meta:
+        ordering = ("order", "position", "id")
+
+    def __str__(self) -> str:
+        return f"Parcel {self.position + 1} of {self.order_id}"
+
+    @property
+    def dimensions(self) -> tuple[Decimal, Decimal, Decimal] | None:
+        """Length, width and height in cm, when all three are known."""
+        if self.length_cm is None or self.width_cm is None or self.height_cm is None:
+            return None
+        return (self.length_cm, self.width_cm, self.height_cm)

@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from webshop.models import ApiToken, IssuedToken, Order, OrderLine, Scope, ShippingAddress, Shop
+from webshop.models import ApiToken, IssuedToken, Order, OrderLine, OrderParcel, Scope, ShippingAddress, Shop
 from wemasy.errors import ApplicationError
 
 _T = TypeVar("_T")
@@ -183,6 +183,18 @@ class _AddressData:
     state: str
 
 
+#: Sendcloud ships at most this many parcels in one shipment (multicollo).
+MAX_PARCELS: Final = 50
+
+
+@dataclass(frozen=True)
+class _ParcelData:
+    weight_kg: Decimal | None
+    length_cm: Decimal | None
+    width_cm: Decimal | None
+    height_cm: Decimal | None
+
+
 @dataclass(frozen=True)
 class _OrderData:
     order_number: str
@@ -197,6 +209,9 @@ class _OrderData:
     customer_company: str
     address: _AddressData | None
     lines: tuple[_LineData, ...]
+    shipping_option_code: str = ""
+    weight_kg: Decimal | None = None
+    parcels: tuple[_ParcelData, ...] = ()
 
 
 #: The columns an import rewrites on an order that already exists (``shop`` and the number identify it).
@@ -211,6 +226,8 @@ _ORDER_UPDATE_FIELDS: Final = (
     "customer_email",
     "customer_phone",
     "customer_company",
+    "shipping_option_code",
+    "weight_kg",
 )
 
 
@@ -231,7 +248,10 @@ def import_orders(*, shop: Shop, items: list[Any]) -> list[Order]:
       than guessed, since guessing wrong shifts orders by hours; it is stored in UTC.
     - Money and weights must be decimal *strings* (``"19.95"``): a JSON number is refused because
       floats lose cents. Quantities must be JSON integers above zero.
-    - ``type`` defaults to ``checkout``, ``weight_kg`` to ``"0"``; ``payment_status``,
+    - Shipping data is optional: ``shipping_option_code`` (blank: the shop's default), the order's
+      ``weight_kg`` (absent: the sum of its lines), ``parcels`` (a count, or a list of parcels each with an
+      optional ``weight_kg`` and ``length_cm``/``width_cm``/``height_cm``; absent: one parcel).
+    - ``type`` defaults to ``checkout``, a line's ``weight_kg`` to ``"0"``; ``payment_status``,
       ``customer.email``, ``customer.phone``, ``customer.company``, ``sku``, ``house_number``,
       ``address_line_2``, ``state``, ``hs_code`` and ``origin_country`` may be empty, null or
       absent. Every order needs at least one line. Unknown keys are ignored.
@@ -298,7 +318,37 @@ def _read_order(reader: _Reader) -> _OrderData:
         customer_company=customer.text("company", Order, column="customer_company"),
         address=_read_address(address) if address is not None else None,
         lines=tuple(_read_line(line) for line in reader.objects("lines")),
+        shipping_option_code=reader.text("shipping_option_code", Order),
+        weight_kg=reader.decimal("weight_kg", Order) if reader.data.get("weight_kg") is not None else None,
+        parcels=_read_parcels(reader),
     )
+
+
+def _read_parcels(reader: _Reader) -> tuple[_ParcelData, ...]:
+    """``parcels``: a count of boxes, or a list of boxes with an optional weight and dimensions each."""
+    value = reader.data.get("parcels")
+    if value is None:
+        return ()
+    if type(value) is int:
+        if not 1 <= value <= MAX_PARCELS:
+            reader.fail("parcels", f"must be a number from 1 to {MAX_PARCELS} or a list of parcels")
+            return ()
+        return () if value == 1 else tuple(_ParcelData(None, None, None, None) for _ in range(value))
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_PARCELS:
+        reader.fail("parcels", f"must be a number from 1 to {MAX_PARCELS} or a list of 1 to {MAX_PARCELS} parcels")
+        return ()
+    parcels = []
+    for index, element in enumerate(value):
+        if not isinstance(element, Mapping):
+            reader.fail(f"parcels[{index}]", "must be an object")
+            continue
+        parcel = _Reader(element, f"{reader.path}parcels[{index}].", reader.errors)
+        sizes = {key: parcel.optional_decimal(key, OrderParcel) for key in ("length_cm", "width_cm", "height_cm")}
+        given = [v for v in sizes.values() if v is not None]
+        if given and len(given) != 3:
+            parcel.fail("length_cm", "length_cm, width_cm and height_cm go together: give all three or none")
+        parcels.append(_ParcelData(weight_kg=parcel.optional_decimal("weight_kg", OrderParcel), **sizes))
+    return tuple(parcels)
 
 
 def _read_address(reader: _Reader) -> _AddressData:
@@ -450,6 +500,16 @@ class _Reader:
             return Decimal(0)
         return number
 
+    def optional_decimal(self, key: str, model: type[models.Model]) -> Decimal | None:
+        """Like :meth:`decimal`, but absent or null stays None (unknown), and zero is refused."""
+        if self.data.get(key) is None:
+            return None
+        before = len(self.errors)
+        number = self.decimal(key, model)
+        if number == 0 and len(self.errors) == before:
+            self.fail(key, "must be above 0")
+        return number
+
     def object(self, key: str, *, required: bool) -> _Reader | None:
         """A nested object as a reader of its own; None when null or absent (an error if ``required``)."""
         value = self.data.get(key)
@@ -490,6 +550,8 @@ def _save_orders(*, shop: Shop, orders: list[_OrderData]) -> list[Order]:
             customer_email=data.customer_email,
             customer_phone=data.customer_phone,
             customer_company=data.customer_company,
+            shipping_option_code=data.shipping_option_code,
+            weight_kg=data.weight_kg,
         )
         for data in orders
     ]
@@ -510,6 +572,22 @@ def _save_orders(*, shop: Shop, orders: list[_OrderData]) -> list[Order]:
     for id_batch in _batches(order_ids):
         OrderLine.objects.filter(order_id__in=id_batch).delete()
         ShippingAddress.objects.filter(order_id__in=id_batch).delete()
+        OrderParcel.objects.filter(order_id__in=id_batch).delete()
+    OrderParcel.objects.bulk_create(
+        [
+            OrderParcel(
+                order_id=order.pk,
+                position=position,
+                weight_kg=parcel.weight_kg,
+                length_cm=parcel.length_cm,
+                width_cm=parcel.width_cm,
+                height_cm=parcel.height_cm,
+            )
+            for order, data in zip(saved, orders, strict=True)
+            for position, parcel in enumerate(data.parcels)
+        ],
+        batch_size=BATCH_SIZE,
+    )
     OrderLine.objects.bulk_create(
         [
             OrderLine(

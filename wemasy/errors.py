@@ -27,3 +27,16 @@ class ApplicationError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidInput(ApplicationError):
+    """A value the caller sent is unacceptable for a reason only the service knows (a catalogue, an order).
+
+    The API answers it like a field's validation error: 422 in the Laravel shape, keyed by ``field``.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -220,6 +220,13 @@ SENDCLOUD_LABEL_POLL_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_SECONDS", 
 SENDCLOUD_LABEL_POLL_MAX_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_MAX_SECONDS", default=30.0)
 SENDCLOUD_LABEL_MAX_WAIT_SECONDS: float = env.float("SENDCLOUD_LABEL_MAX_WAIT_SECONDS", default=900.0)
 SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS: float = env.float("SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS", default=60.0)
+# The shipping-method catalogue (sendcloud_integration/shipping/): read again from Sendcloud when older than
+# this, one POST /v3/shipping-options per destination country below, from SENDCLOUD_SHIPPING_FROM_COUNTRY.
+SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS: int = env.int("SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS", default=86400)
+SENDCLOUD_SHIPPING_FROM_COUNTRY: str = env.str("SENDCLOUD_SHIPPING_FROM_COUNTRY", default="NL").upper()
+SENDCLOUD_SHIPPING_COUNTRIES: list[str] = [
+    c.strip().upper() for c in env.list("SENDCLOUD_SHIPPING_COUNTRIES", default=["NL", "BE", "DE", "FR", "GB", "US"])
+]
 
 # --- Celery -----------------------------------------------------------------------------------------
 # Without REDIS_URL: the embedded Valkey server of `make run` (make run sets REDIS_URL to it; this default

@@ -14,6 +14,7 @@ from sendcloud_integration.admin import views as admin_views
 from sendcloud_integration.admin.display import (
     badge,
 )
+from sendcloud_integration.admin.shipping import shipping_methods_table
 from sendcloud_integration.integration.services import configure_sendcloud
 from sendcloud_integration.models import (
     SendcloudIntegration,
@@ -98,10 +99,15 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
             },
         ),
         ("Connection", {"fields": readonly_fields}),
+        ("Shipping methods", {"fields": ("shipping_methods",)}),
     )
 
+    @admin.display(description="shipping methods")
+    def shipping_methods(self, integration: SendcloudIntegration) -> str:
+        return shipping_methods_table(integration)
+
     def get_readonly_fields(self, request: HttpRequest, obj: SendcloudIntegration | None = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
+        fields = (*super().get_readonly_fields(request, obj), "shipping_methods")
         if obj is not None and not self.has_change_permission(request, obj):
             fields = (*fields, "secret")
         return ("shop", *fields) if obj is not None else fields  # the integration belongs to its shop for good

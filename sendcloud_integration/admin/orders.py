@@ -12,8 +12,9 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from sendcloud_integration.admin import repush
@@ -24,6 +25,7 @@ from sendcloud_integration.admin.display import (
     shipment_of,
     when,
 )
+from sendcloud_integration.admin.shipping import order_shipping_view
 from sendcloud_integration.models import (
     Phase,
     PushBatch,
@@ -31,6 +33,8 @@ from sendcloud_integration.models import (
     ShipmentState,
 )
 from sendcloud_integration.selectors import dashboard
+from sendcloud_integration.selectors.integration import integration_of
+from sendcloud_integration.sendcloud.shipping_data import shipping_data
 from sendcloud_integration.sendcloud.types import is_web_url
 from webshop.models import Order, OrderLine, ShippingAddress
 
@@ -151,10 +155,18 @@ class OrderAdmin(admin.ModelAdmin):
     list_per_page = 100
     actions = ("repush_orders", "repush_orders_with_labels")
     inlines = (ShippingAddressInline, OrderLineInline)
-    readonly_fields = ("shop", "order_number", "created_at", "updated_at", "shipment_overview", "sendcloud_call_log")
+    readonly_fields = (
+        "shop",
+        "order_number",
+        "created_at",
+        "updated_at",
+        "shipping_overview",
+        "shipment_overview",
+        "sendcloud_call_log",
+    )
     fieldsets = (
         (None, {"fields": ("shop", "order_number", "type", "status", "payment_status", "currency")}),
-        ("Sendcloud", {"fields": ("shipment_overview", "sendcloud_call_log")}),
+        ("Sendcloud", {"fields": ("shipping_overview", "shipment_overview", "sendcloud_call_log")}),
         ("Customer", {"fields": ("customer_name", "customer_email", "customer_phone", "customer_company")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
@@ -212,6 +224,28 @@ class OrderAdmin(admin.ModelAdmin):
 
     # -- detail
 
+    @admin.display(description="shipping")
+    def shipping_overview(self, order: Order) -> str:
+        """How the order ships (method, weight, parcels), with the link to change it before a re-push."""
+        data = shipping_data(order, integration_of(shop=order.shop))
+        parcels = ", ".join(f"{p.weight_kg:.3f} kg" for p in data.parcels)
+        method = data.option_code or "Sendcloud's default"
+        if data.option_code and not data.option_chosen:
+            method += " (the shop's default)"
+        link = format_html(
+            '<a class="sc-change-shipping" href="{}">Change shipping data</a>',
+            reverse("admin:webshop_order_shipping", args=[order.pk]),
+        )
+        return format_html(
+            '<table class="sc-history"><tr><th>Method</th><td>{}</td></tr><tr><th>Weight</th><td>{} kg</td></tr>'
+            "<tr><th>Parcels</th><td>{} ({})</td></tr></table>{}",
+            method,
+            f"{data.weight_kg:.3f}",
+            data.parcel_count,
+            parcels,
+            link,
+        )
+
     @admin.display(description="shipment")
     def shipment_overview(self, order: Order) -> str:
         shipment = shipment_of(order)
@@ -231,6 +265,7 @@ class OrderAdmin(admin.ModelAdmin):
             ("Sendcloud order", shipment.sendcloud_order_id),
             ("Sendcloud shipment", shipment.sendcloud_shipment_id),
             ("Parcel", shipment.sendcloud_parcel_id),
+            ("Parcels", self._parcels(shipment)),
             ("Carrier", shipment.carrier),
             ("Tracking", self.tracking(order)),
             ("Queued at", when(shipment.queued_at)),
@@ -242,6 +277,27 @@ class OrderAdmin(admin.ModelAdmin):
             "", "<tr><th>{}</th><td>{}</td></tr>", ((label, value) for label, value in rows if value != "")
         )
         return format_html('<table class="sc-history">{}</table>', body)
+
+    @staticmethod
+    def _parcels(shipment: Any) -> str:
+        parcels = list(shipment.parcels.order_by("position"))
+        if not parcels:
+            return ""
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}. parcel {} · {}",
+            ((p.position, p.sendcloud_parcel_id, p.tracking_number or "no tracking number") for p in parcels),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/shipping/",
+                self.admin_site.admin_view(order_shipping_view(self)),
+                name="webshop_order_shipping",
+            ),
+            *super().get_urls(),
+        ]
 
     @admin.display(description="Sendcloud calls")
     def sendcloud_call_log(self, order: Order) -> str:

@@ -6,7 +6,9 @@ Messages use ``:attribute``, which the exception handler replaces with the field
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
@@ -125,3 +127,111 @@ class OrderIdListField(serializers.ListField):
         if errors:
             raise serializers.ValidationError(errors)
         return ids
+
+
+class RequiredIdField(OrderIdField):
+    """One id as a top-level field (``order_id``, ``shipping_method_id``): missing or null is "required"."""
+
+    default_error_messages = {
+        **OrderIdField.default_error_messages,
+        "required": "The :attribute field is required.",
+        "null": "The :attribute field is required.",
+    }
+
+
+_NUMBER = re.compile(r"^[0-9]{1,10}(\.[0-9]+)?$")
+WEIGHT_MIN = Decimal("0.001")
+WEIGHT_MAX = Decimal("9999999.999")
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "minimum": 0.001, "maximum": 9999999.999},
+            {"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]+)?$"},
+        ],
+        "description": "Kilograms, at most three decimals (grams); a numeric string is read as that number.",
+    }
+)
+class WeightField(serializers.Field):
+    """A weight in kg like Laravel's ``numeric|min:0.001``: a JSON number or a numeric string, to the gram."""
+
+    default_error_messages = {
+        "required": "The :attribute field is required.",
+        "null": "The :attribute field is required.",
+        "invalid": "The :attribute field must be a number.",
+        "min": "The :attribute field must be at least 0.001.",
+        "max": "The :attribute field must not be greater than 9999999.999.",
+        "places": "The :attribute field must have at most 3 decimal places.",
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid")
+        text = str(data).strip() if isinstance(data, str) else repr(data)
+        if isinstance(data, float) and not math.isfinite(data):
+            self.fail("invalid")
+        if not _NUMBER.match(text) and not isinstance(data, int | float):
+            self.fail("invalid")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("invalid")
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -3:
+            self.fail("places")
+        if value < WEIGHT_MIN:
+            self.fail("min")
+        if value > WEIGHT_MAX:
+            self.fail("max")
+        return value.quantize(Decimal("0.001"))
+
+    def to_representation(self, value: Decimal) -> str:
+        return str(value)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,9}$"}],
+        "description": "A whole number; a string of digits is read as that number.",
+    }
+)
+class CountField(serializers.Field):
+    """A whole number within bounds (``no_parcels``); a string of digits is read as that number."""
+
+    default_error_messages = {
+        "required": "The :attribute field is required.",
+        "null": "The :attribute field is required.",
+        "invalid": "The :attribute field must be an integer.",
+        "min": "The :attribute field must be at least {minimum}.",
+        "max": "The :attribute field must not be greater than {maximum}.",
+    }
+
+    def __init__(self, *, minimum: int, maximum: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.minimum, self.maximum = minimum, maximum
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and re.fullmatch(r"[0-9]{1,9}", data):
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        if data < self.minimum:
+            self.fail("min", minimum=self.minimum)
+        if data > self.maximum:
+            self.fail("max", maximum=self.maximum)
+        return data
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class StrictCharField(serializers.CharField):
+    """A string as Laravel's ``string`` rule: a number is not one (DRF would turn ``5`` into ``"5"``)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -190,6 +190,13 @@ class BatchSerializer(serializers.Serializer):
     labels_url = serializers.URLField(allow_null=True, help_text="All labels as one PDF; null while there are none.")
 
 
+class BatchOrderParcelSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Sendcloud's parcel id.")
+    number = serializers.IntegerField(min_value=1, help_text="1 for the order's first parcel.")
+    tracking_number = serializers.CharField(allow_null=True)
+    tracking_url = serializers.URLField(allow_null=True)
+
+
 class BatchOrderSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The order id (as sent to the push endpoint).")
     order_number = serializers.CharField()
@@ -203,6 +210,9 @@ class BatchOrderSerializer(serializers.Serializer):
         allow_null=True, help_text="This order's label through the labels endpoint (?order=<id>); null without one."
     )
     chunk = serializers.IntegerField(min_value=1, allow_null=True)
+    parcels = BatchOrderParcelSerializer(
+        many=True, help_text="Once labelled: every parcel (one label each); an order in three boxes has three."
+    )
 
 
 class BatchOrdersPageSerializer(serializers.Serializer):
@@ -271,6 +281,15 @@ def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dic
         "tracking_url": _or_none(shipment.tracking_url),
         "label_url": f"{label_url_base}?order={shipment.order_id}" if shipment.label_file else None,
         "chunk": shipment.chunk_number,
+        "parcels": [
+            {
+                "id": parcel.sendcloud_parcel_id,
+                "number": parcel.position,
+                "tracking_number": _or_none(parcel.tracking_number),
+                "tracking_url": _or_none(parcel.tracking_url),
+            }
+            for parcel in shipment.parcels.all()
+        ],
     }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sendcloud_integration.api import views
+from sendcloud_integration.api import integration, orders, views
 
 app_name = "sendcloud_api"
 
@@ -8,6 +8,15 @@ app_name = "sendcloud_api"
 # endpoints' own 404 body ("No such batch."), not the generic one for an unknown URL.
 urlpatterns = [
     path("orders/sendcloud/shipments/push", views.PushShipmentsApi.as_view(), name="shipments-push"),
+    path("orders/sendcloud/shipments/create-label", orders.CreateLabelsApi.as_view(), name="shipments-create-label"),
+    path("orders/update-order", orders.UpdateOrderApi.as_view(), name="update-order"),
+    path("integrations/sendcloud/verify", integration.VerifyCredentialsApi.as_view(), name="integration-verify"),
+    path("integrations/sendcloud/status", integration.IntegrationStatusApi.as_view(), name="integration-status"),
+    path(
+        "integrations/sendcloud/shipping-methods",
+        integration.ShippingMethodsApi.as_view(),
+        name="integration-shipping-methods",
+    ),
     path(
         "orders/sendcloud/shipments/batches/<str:batch_id>",
         views.BatchDetailApi.as_view(),

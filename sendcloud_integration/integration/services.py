@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from django.db import models, transaction
 
+from sendcloud_integration.exceptions import SendcloudRefused, SendcloudUnavailable
 from sendcloud_integration.limits import MAX_BIGINT
 from sendcloud_integration.models import SendcloudIntegration
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.call_log import CallLog
-from sendcloud_integration.sendcloud.errors import AuthenticationError, SendcloudError
-from sendcloud_integration.sendcloud.factory import build_client
+from sendcloud_integration.sendcloud.errors import AuthenticationError, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.factory import build_client, build_client_for_keys
 from webshop.models import Shop
 from webshop.services import ServiceError
 
@@ -83,6 +84,8 @@ def configure_sendcloud(
             integration.is_connected = True
             integration.connection_error = ""
             integration.connection_checked_at = None
+            # Another account may offer other shipping methods: read the catalogue again before trusting it.
+            integration.shipping_options_synced_at = None
         integration.save()
     return integration, False
 
@@ -179,3 +182,73 @@ def verify_connection(*, integration: SendcloudIntegration) -> ConnectionCheck:
         CheckOutcome.CONNECTED,
         f"Sendcloud accepted the credentials. Integrations on this account: {names}.",
     )
+
+
+def verify_credentials(
+    *, shop: Shop, public_key: str, secret_key: str, integration_id: int | None = None
+) -> SendcloudIntegration:
+    """Ask Sendcloud whether these keys work; if they do, store them and mark the integration connected.
+
+    The keys are tried before anything is stored (``GET /v3/integrations``, one slot of the *new* account's
+    read budget, not slept for). The Sendcloud integration the orders go to is ``integration_id`` when
+    given, else the one already configured, else the account's only one; it must be one of the account's.
+    The shop's other settings (sender address, default shipping method, active) are kept. Raises
+    :class:`SendcloudRefused` (400, Sendcloud's reason; an integration stored with these very keys is marked
+    not connected) or :class:`SendcloudUnavailable` (503); nothing is stored then.
+    """
+    public_key, secret_key = public_key.strip(), secret_key.strip()
+    _check(
+        public_key=public_key,
+        secret_key=secret_key,
+        integration_id=integration_id or 1,
+        sender_address_id=None,
+        shipping_option_code="",
+    )
+    wait = budget.take(public_key=public_key, kind=budget.Kind.SAFE)
+    if wait:
+        raise SendcloudUnavailable(
+            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
+        )
+    existing = SendcloudIntegration.objects.filter(shop=shop).first()
+    call_log = CallLog(shop_id=shop.pk)
+    client = build_client_for_keys(public_key, secret_key, call_log)
+    try:
+        listed = client.list_integrations()
+    except AuthenticationError as exc:
+        if existing is not None and existing.public_key == public_key and existing.secret_key == secret_key:
+            existing.mark_disconnected(exc.message)
+        raise SendcloudRefused(f"Sendcloud refused the credentials: {exc.message}") from exc
+    except TransientError as exc:
+        raise SendcloudUnavailable(f"Could not reach Sendcloud to verify the credentials: {exc.message}") from exc
+    except SendcloudError as exc:
+        raise SendcloudRefused(f"Sendcloud did not accept the verification request: {exc.message}") from exc
+    finally:
+        call_log.flush()
+
+    ids = [int(item["id"]) for item in listed if str(item.get("id", "")).isdigit()]
+    names = ", ".join(str(i) for i in ids) or "none"
+    chosen = integration_id or (existing.integration_id if existing and existing.integration_id in ids else None)
+    if chosen is None and len(ids) == 1:
+        chosen = ids[0]
+    if chosen is None:
+        raise SendcloudRefused(
+            f"Sendcloud accepted the credentials, but the account has several integrations ({names}); "
+            "send integration_id to choose one. Nothing was stored."
+        )
+    if chosen not in ids:
+        raise SendcloudRefused(
+            f"Sendcloud accepted the credentials, but integration {chosen} is not one of this account's "
+            f"integrations ({names}). Nothing was stored."
+        )
+    integration, _ = configure_sendcloud(
+        shop=shop,
+        public_key=public_key,
+        secret_key=secret_key,
+        integration_id=chosen,
+        sender_address_id=existing.sender_address_id if existing else None,
+        shipping_option_code=existing.shipping_option_code if existing else None,
+        active=existing.is_active if existing else True,
+    )
+    integration.mark_connected()
+    logger.info("shop=%s Sendcloud credentials verified and stored (integration %s)", shop.pk, chosen)
+    return integration

@@ -14,7 +14,14 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from sendcloud_integration.models import OrderShipment, Phase, PushChunk, SendcloudIntegration, ShipmentState
+from sendcloud_integration.models import (
+    OrderShipment,
+    Phase,
+    PushChunk,
+    SendcloudIntegration,
+    ShipmentState,
+    ShippingOption,
+)
 from sendcloud_integration.pipeline import chunks
 from sendcloud_integration.pipeline.outcome import ChunkOutcome, backoff_seconds, gave_up, spread
 from sendcloud_integration.pipeline.shipments import fail_shipments
@@ -22,6 +29,7 @@ from sendcloud_integration.sendcloud import budget, payloads
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
 from sendcloud_integration.sendcloud.errors import AuthenticationError, OrdersRejected, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.shipping_data import option_code
 from sendcloud_integration.sendcloud.types import UpsertedOrder
 
 
@@ -46,7 +54,7 @@ def push_phase(
             return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
     rows = list(
         in_chunk.select_related("order__shipping_address", "order__shop")
-        .prefetch_related("order__lines")
+        .prefetch_related("order__lines", "order__parcels")
         .order_by("pk")
     )
     if not rows:
@@ -65,8 +73,9 @@ def push_phase(
 
     failed = 0
     pending: dict[str, tuple[OrderShipment, dict[str, object]]] = {}
+    options = shipping_options_of(integration, [row for row in to_push])
     for row in to_push:
-        problems = payloads.precheck(row.order)
+        problems = payloads.precheck(row.order, integration=integration, options=options)
         if problems:
             failed += fail_shipments(
                 shipment_ids=[row.pk], phase=Phase.PUSH, error=" ".join(problems), source=[ShipmentState.PUSHING]
@@ -116,6 +125,14 @@ def push_phase(
         integration.mark_connected(only_if_changed=True)
         break
     return ChunkOutcome(pushed=pushed, failed=failed)
+
+
+def shipping_options_of(integration: SendcloudIntegration, rows: list[OrderShipment]) -> dict[str, ShippingOption]:
+    """The catalogue entries of the options these orders ship with, by code: one query for the chunk."""
+    codes = {option_code(row.order, integration) for row in rows} - {""}
+    if not codes:
+        return {}
+    return {option.code: option for option in ShippingOption.objects.filter(integration=integration, code__in=codes)}
 
 
 def wants_label_only(row: OrderShipment) -> bool:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from sendcloud_integration.limits import MAX_ORDERS_PER_LABEL_REQUEST
@@ -31,6 +31,7 @@ from sendcloud_integration.models import (
     OrderShipment,
     PushBatch,
     PushChunk,
+    ShipmentParcel,
     ShipmentState,
 )
 from sendcloud_integration.pipeline.batches import BatchCounts, counts_of_many
@@ -143,10 +144,21 @@ def estimate_completion(
     return now + timedelta(seconds=math.ceil(remaining * 60 / per_minute))
 
 
+def estimated_minutes(*, total_chunks: int, orders_awaiting_label_request: int) -> float:
+    """Minutes a new batch should take, from the write budget (the batch API's estimate, see
+    :func:`estimate_completion`), rounded up to the second and given in minutes with two decimals."""
+    remaining = remaining_unsafe_requests(
+        unfinished_chunks=total_chunks, orders_awaiting_label_request=orders_awaiting_label_request
+    )
+    per_minute = max(1, settings.SENDCLOUD_UNSAFE_PER_MINUTE)
+    return round(math.ceil(remaining * 60 / per_minute) / 60, 2)
+
+
 def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[OrderShipment]:
     """The batch's shipment rows with their order, by order number; optionally only one state.
 
-    Only the columns the API shows are loaded, so a page of 1,000 stays one light query.
+    Only the columns the API shows are loaded, so a page of 1,000 stays one light query (and one more for
+    the labelled orders' parcels).
     """
     queryset = OrderShipment.objects.filter(batch=batch)
     if state:
@@ -166,6 +178,14 @@ def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[O
             "batch_id",
             "order__id",
             "order__order_number",
+        )
+        .prefetch_related(
+            Prefetch(
+                "parcels",
+                queryset=ShipmentParcel.objects.only(
+                    "pk", "shipment_id", "position", "sendcloud_parcel_id", "tracking_number", "tracking_url"
+                ).order_by("position"),
+            )
         )
         .order_by("order__order_number", "order_id")
     )

@@ -10,7 +10,7 @@ that builds a client for an integration is ``sendcloud_integration.sendcloud.fac
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import requests
@@ -20,6 +20,7 @@ from sendcloud_integration.limits import (
     MAX_ORDERS_PER_LABEL_REQUEST,
     MAX_ORDERS_PER_UPSERT,
     MAX_PARCELS_PER_DOCUMENT_REQUEST,
+    MAX_PARCELS_PER_SHIPMENT,
     MAX_SHIPMENTS_PAGE_SIZE,
     PAPER_SIZES,
 )
@@ -32,9 +33,11 @@ from sendcloud_integration.sendcloud.types import (
     LabelRequestResult,
     ShipmentInfo,
     ShipmentPage,
+    ShippingOptionInfo,
     UpsertedOrder,
     parse_api_errors,
     parse_shipment,
+    parse_shipping_option,
     text_of,
 )
 
@@ -104,21 +107,31 @@ class SendcloudV3Client:
         sender_address_id: int | None = None,
         ship_with: dict[str, Any] | None = None,
         orders_just_pushed: bool = False,
+        parcels: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> LabelRequestResult:
         """``POST /v3/orders/create-labels-async`` for 1 to 20 of our ``order_id`` values.
 
         This buys labels. Sendcloud has no idempotency key here, so the caller must record that it asked
         *before* calling, and on a :class:`TransientError` with ``outcome_uncertain`` look up the orders'
         shipments (:meth:`find_shipments`) instead of asking again. ``orders_just_pushed`` turns a 404 for the
-        whole request into a transient error (the orders may simply not be saved yet).
+        whole request into a transient error (the orders may simply not be saved yet). ``parcels`` maps an
+        ``order_id`` to its multicollo parcels (``CreateLabelParcel`` objects, 1 to 50): one shipment with
+        one label per parcel, in the same request as the order's other labels would have been.
         """
         if not 1 <= len(orders) <= MAX_ORDERS_PER_LABEL_REQUEST:
             raise ValueError(f"create_labels takes 1 to {MAX_ORDERS_PER_LABEL_REQUEST} orders, got {len(orders)}.")
         if len(set(orders)) != len(orders):
             raise ValueError("create_labels got the same order twice.")  # the spec demands unique items
+        split = parcels or {}
+        for order_id, order_parcels in split.items():
+            if not 1 <= len(order_parcels) <= MAX_PARCELS_PER_SHIPMENT:
+                raise ValueError(f"order {order_id} has {len(order_parcels)} parcels; 1 to {MAX_PARCELS_PER_SHIPMENT}.")
         body: dict[str, Any] = {
             "integration_id": integration_id,
-            "orders": [{"order_id": order_id} for order_id in orders],
+            "orders": [
+                {"order_id": order_id, **({"parcels": split[order_id]} if split.get(order_id) else {})}
+                for order_id in orders
+            ],
         }
         if sender_address_id is not None:
             body["sender_address_id"] = sender_address_id
@@ -290,6 +303,32 @@ class SendcloudV3Client:
         return self._call(
             "GET", "/v3/parcel-documents/label", parse, params={"parcels": ids, "paper_size": paper_size}, pdf=True
         )
+
+    # -- shipping options --------------------------------------------------------------------------------------
+
+    def shipping_options(self, *, from_country: str, to_country: str) -> list[ShippingOptionInfo]:
+        """``POST /v3/shipping-options``: the options the account may ship with from one country to another.
+
+        A POST that only reads: it draws on the *unsafe* budget all the same (Sendcloud counts methods).
+        Quotes are not asked for (``calculate_quotes: false``): the catalogue needs codes, carriers and
+        weight ranges, not prices. ``data`` may be null (no basic details given); that reads as no options.
+        """
+        body = {
+            "from_address": {"country_code": from_country},
+            "to_address": {"country_code": to_country},
+            "calculate_quotes": False,
+        }
+
+        def parse(payload: Any) -> list[ShippingOptionInfo]:
+            if not isinstance(payload, dict) or "data" not in payload:
+                raise Malformed("expected an object with data")
+            data = payload.get("data") or []
+            if not isinstance(data, list):
+                raise Malformed("data is not an array")
+            options = [parse_shipping_option(item) for item in data if isinstance(item, dict)]
+            return [option for option in options if option is not None]
+
+        return self._call("POST", "/v3/shipping-options", parse, body=body)
 
     # -- account -----------------------------------------------------------------------------------------------
 

@@ -23,3 +23,15 @@ def build_client(integration: SendcloudIntegration, call_log: CallLog) -> Sendcl
         read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
         on_call=call_log,
     )
+
+
+def build_client_for_keys(public_key: str, secret_key: str, call_log: CallLog) -> SendcloudV3Client:
+    """A client with credentials that are not stored yet (to verify them before they are)."""
+    return SendcloudV3Client(
+        base_url=settings.SENDCLOUD_API_BASE_URL,
+        public_key=public_key,
+        secret_key=secret_key,
+        connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
+        read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
+        on_call=call_log,
+    )

@@ -15,8 +15,12 @@ Every field name, nesting and type here follows the Order schema of the v3 Order
   status, you can use it for filtering"): the spec has no enum, so we send our own status names.
 * ``country_of_origin`` is exactly two letters; the ``order_id`` used to request labels is at most 64 chars.
 
+The order's shipping option, weight and parcels come from ``shipping_data`` (one set of rules for every
+caller): ``shipping_details`` carries the option (``ship_with``) and the total weight; an order in several
+parcels is split in the label request (:func:`label_parcels`, the ``parcels`` of ``create-labels-async``).
+
 The functions read only what the caller loaded with ``select_related("shipping_address")`` and
-``prefetch_related("lines")``: building 100 payloads must not cost 100 extra queries.
+``prefetch_related("lines", "parcels")``: building 100 payloads must not cost 100 extra queries.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from sendcloud_integration.models import SendcloudIntegration
+from sendcloud_integration.limits import MAX_PARCELS_PER_SHIPMENT
+from sendcloud_integration.models import SendcloudIntegration, ShippingOption
+from sendcloud_integration.sendcloud.shipping_data import ParcelSpec, ShippingData, shipping_data
 from webshop.models import Order, OrderLine, ShippingAddress
 
 CENT: Final = Decimal("0.01")
@@ -175,6 +181,11 @@ def _iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def shipping_address_of(order: Order) -> ShippingAddress | None:
+    """The order's shipping address, or None (no query when the caller used select_related)."""
+    return _shipping_address(order)
+
+
 def _shipping_address(order: Order) -> ShippingAddress | None:
     """The select_related address, or None — without a query when the caller used select_related."""
     try:
@@ -224,7 +235,8 @@ def build_order(order: Order, integration: SendcloudIntegration) -> dict[str, An
     currency = (order.currency or "").strip().upper()
     lines = _lines(order)
     line_total = sum((line.unit_price * int(line.quantity) for line in lines), Decimal("0"))
-    total_weight = weight_kg(sum((line.weight_kg * int(line.quantity) for line in lines), Decimal("0")))
+    shipping = shipping_data(order, integration)
+    total_weight = shipping.weight_kg
     payment_code = payment_status_code(order)
 
     payload: dict[str, Any] = {
@@ -249,16 +261,59 @@ def build_order(order: Order, integration: SendcloudIntegration) -> dict[str, An
         payload["shipping_address"] = _address(order, address)
 
     shipping_details: dict[str, Any] = {}
+    measurement: dict[str, Any] = {}
     if total_weight > 0:
-        shipping_details["measurement"] = {"weight": {"value": total_weight, "unit": "kg"}}
-    if integration.shipping_option_code:
-        shipping_details["ship_with"] = {
-            "type": "shipping_option_code",
-            "properties": {"shipping_option_code": integration.shipping_option_code},
+        measurement["weight"] = {"value": total_weight, "unit": "kg"}
+    dimensions = shipping.parcels[0].dimensions if not shipping.is_multicollo else None
+    if dimensions is not None:  # one box of known size: the order's measurement (numbers, per the orders spec)
+        measurement["dimension"] = {
+            "length": dimensions[0],
+            "width": dimensions[1],
+            "height": dimensions[2],
+            "unit": "cm",
         }
+    if measurement:
+        shipping_details["measurement"] = measurement
+    if shipping.option_code:
+        shipping_details["ship_with"] = ship_with(shipping.option_code)
     if shipping_details:
         payload["shipping_details"] = shipping_details
     return payload
+
+
+def ship_with(code: str) -> dict[str, Any]:
+    """The v3 ``ship-with`` object for a shipping option code (the same shape in orders and label requests)."""
+    return {"type": "shipping_option_code", "properties": {"shipping_option_code": code}}
+
+
+def _text_number(value: Decimal, places: str) -> str:
+    """A decimal as the string the ship-an-order spec wants for weights and sizes (``"1.320"``)."""
+    return str(Decimal(value).quantize(Decimal(places), rounding=ROUND_HALF_UP))
+
+
+def label_parcels(data: ShippingData) -> list[dict[str, Any]] | None:
+    """The ``parcels`` of an order in a ``create-labels-async`` request; None for a one-parcel order.
+
+    One ``CreateLabelParcel`` per parcel: its ``parcel_items`` (item ids are the ``item_id`` values of
+    :func:`build_order`), and its weight and dimensions when known, as strings (``str-weight``,
+    ``str-dimensions`` of spec v3/ship-an-order). A one-parcel order sends none: Sendcloud then makes one
+    parcel from the whole order, with the order's weight.
+    """
+    if not data.is_multicollo:
+        return None
+    return [_label_parcel(parcel) for parcel in data.parcels]
+
+
+def _label_parcel(parcel: ParcelSpec) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "parcel_items": [{"item_id": str(item.line.pk), "quantity": item.quantity} for item in parcel.items]
+    }
+    if parcel.weight_kg > 0:
+        body["weight"] = {"value": _text_number(parcel.weight_kg, "0.001"), "unit": "kg"}
+    if parcel.dimensions is not None:
+        length, width, height = (_text_number(d, "0.1") for d in parcel.dimensions)
+        body["dimensions"] = {"length": length, "width": width, "height": height, "unit": "cm"}
+    return body
 
 
 def _customer_details(order: Order) -> dict[str, Any]:
@@ -295,11 +350,18 @@ def _address(order: Order, address: ShippingAddress) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def precheck(order: Order) -> list[str]:
+def precheck(
+    order: Order,
+    *,
+    integration: SendcloudIntegration | None = None,
+    options: dict[str, ShippingOption] | None = None,
+) -> list[str]:
     """What Sendcloud would refuse, said so a shop employee can fix it. Empty means: send it.
 
     One invalid order rejects a whole batch of 100 at Sendcloud, so catching these locally keeps the good
-    orders moving and gives a clearer message than a JSON pointer. Issues no queries.
+    orders moving and gives a clearer message than a JSON pointer. Issues no queries: ``options`` is the
+    integration's shipping-method catalogue by code, loaded once per chunk by the caller (see
+    :func:`shipping_problems`).
     """
     problems: list[str] = []
     if not order.order_number.strip():
@@ -345,6 +407,50 @@ def precheck(order: Order) -> list[str]:
             problems.append(
                 f"{label} has country of origin '{line.origin_country}', which is not a valid ISO 3166-1 alpha-2 code."
             )
+    country = address.country.strip().upper() if address is not None else ""
+    problems.extend(shipping_problems(shipping_data(order, integration), country, integration, options))
+    return problems
+
+
+def _kg(value: Decimal) -> str:
+    return f"{value:.3f} kg"
+
+
+def shipping_problems(
+    data: ShippingData,
+    country: str,
+    integration: SendcloudIntegration | None,
+    options: dict[str, ShippingOption] | None,
+) -> list[str]:
+    """The order's parcels, and its shipping option against the catalogue: what Sendcloud would refuse.
+
+    The option is judged only when the catalogue knows something: a code is refused as unknown only once
+    a sync has read the account's options, and a destination only when the sync asked about that country.
+    A catalogue never synced refuses nothing (Sendcloud then decides).
+    """
+    problems: list[str] = []
+    if data.parcel_count > MAX_PARCELS_PER_SHIPMENT:
+        problems.append(
+            f"The order has {data.parcel_count} parcels; Sendcloud ships at most {MAX_PARCELS_PER_SHIPMENT} "
+            "in one shipment."
+        )
+    if data.is_multicollo:
+        for parcel in data.parcels:
+            if parcel.weight_kg <= 0:
+                problems.append(
+                    f"Parcel {parcel.number} has no weight: the order's weight ({_kg(data.weight_kg)}) is used up "
+                    "by the other parcels' weights. Give the order or this parcel a weight."
+                )
+    if not data.option_code or integration is None or options is None:
+        return problems
+    option = options.get(data.option_code)
+    if option is None:
+        if integration.shipping_options_synced_at is not None:
+            problems.append(
+                f"Shipping method '{data.option_code}' is not one of this Sendcloud account's shipping methods."
+            )
+        return problems
+    problems.extend(message for _, message in option_problems(data, country, integration, option))
     return problems
 
 
@@ -361,4 +467,29 @@ def _address_problems(address: ShippingAddress) -> list[str]:
         problems.append("Shipping address has no country.")
     elif country not in ISO_COUNTRIES:
         problems.append(f"Country '{address.country}' is not a valid ISO 3166-1 alpha-2 code.")
+    return problems
+
+
+def option_problems(
+    data: ShippingData, country: str, integration: SendcloudIntegration, option: ShippingOption
+) -> list[tuple[str, str]]:
+    """Why this option cannot ship this order, each with what to change: ``shipping_method_id``, ``weight``
+    or ``no_parcels`` (the field names of ``update-order``, which refuses with these too)."""
+    label = f"Shipping method '{option.name or option.code}' ({option.code})"
+    if not option.is_available:
+        return [("shipping_method_id", f"{label} is no longer offered by Sendcloud for this account.")]
+    problems: list[tuple[str, str]] = []
+    if country and country in (integration.shipping_options_countries or []) and not option.serves(country):
+        problems.append(("shipping_method_id", f"{label} does not ship to {country}."))
+    if data.is_multicollo and not option.multicollo:
+        problems.append(
+            ("no_parcels", f"{label} cannot ship an order in several parcels (this one has {data.parcel_count}).")
+        )
+    for parcel in data.parcels:
+        weight = parcel.weight_kg
+        if weight > 0 and not option.takes(weight):
+            what = f"Parcel {parcel.number} weighs" if data.is_multicollo else "The order weighs"
+            low = _kg(option.min_weight_kg) if option.min_weight_kg is not None else "any weight"
+            high = _kg(option.max_weight_kg) if option.max_weight_kg is not None else "any weight"
+            problems.append(("weight", f"{what} {_kg(weight)}, but {label} takes {low} to {high} per parcel."))
     return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -245,3 +246,63 @@ def is_web_url(url: str) -> bool:
 def web_url(url: str) -> str:
     """``url`` when it is a web link, else "" (a tracking URL from Sendcloud ends up in staff's browsers)."""
     return url.strip() if is_web_url(url) else ""
+
+
+#: Kilograms per unit of the v3 weight units (``weight-units`` of the shipping-options spec).
+_KG_PER_UNIT: Final = {
+    "kg": Decimal(1),
+    "g": Decimal("0.001"),
+    "lbs": Decimal("0.45359237"),
+    "oz": Decimal("0.0283495"),
+}
+
+
+@dataclass(frozen=True)
+class ShippingOptionInfo:
+    """One entry of ``POST /v3/shipping-options``'s ``data``: what the catalogue keeps of it."""
+
+    code: str
+    name: str
+    carrier_code: str
+    carrier_name: str
+    min_weight_kg: Decimal | None
+    max_weight_kg: Decimal | None
+    multicollo: bool
+
+
+def weight_kg_of(weight: Any) -> Decimal | None:
+    """A v3 weight object (``{"value": "23.001", "unit": "kg"}``, the value a string) in kg; None if unreadable."""
+    if not isinstance(weight, Mapping):
+        return None
+    factor = _KG_PER_UNIT.get(str(weight.get("unit") or "kg").lower())
+    raw = weight.get("value")
+    if factor is None or raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return (value * factor).quantize(Decimal("0.001")) if value.is_finite() else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def parse_shipping_option(data: Mapping[str, Any]) -> ShippingOptionInfo | None:
+    """A ``shipping-option`` object → :class:`ShippingOptionInfo`; None without a code (nothing to ship with)."""
+    code = text_of(data.get("code")).strip()
+    if not code:
+        return None
+    carrier, weight, functionalities, product = (
+        _mapping(data.get(key)) for key in ("carrier", "weight", "functionalities", "product")
+    )
+    return ShippingOptionInfo(
+        code=code,
+        name=text_of(data.get("name") or product.get("name") or code),
+        carrier_code=text_of(carrier.get("code")),
+        carrier_name=text_of(carrier.get("name")),
+        min_weight_kg=weight_kg_of(weight.get("min")),
+        max_weight_kg=weight_kg_of(weight.get("max")),
+        multicollo=functionalities.get("multicollo") is True,
+    )

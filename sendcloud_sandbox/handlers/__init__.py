@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sendcloud_sandbox.handlers import documents, integrations, labels, orders, shipments
+from sendcloud_sandbox.handlers import documents, integrations, labels, orders, shipments, shipping_options
 from sendcloud_sandbox.routes import Route
 
 API_ROUTES: tuple[Route, ...] = (
@@ -15,6 +15,7 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/shipments/{id}", shipments.get_shipment),
     Route("GET", "/parcels/{id}/documents/{type}", documents.get_parcel_document),
     Route("GET", "/parcel-documents/{type}", documents.get_parcel_documents),
+    Route("POST", "/shipping-options", shipping_options.post_shipping_options),
     Route("GET", "/integrations", integrations.list_integrations),
     Route("GET", "/integrations/{id}", integrations.get_integration),
 )

@@ -3,8 +3,12 @@
 Each order is handled on its own: unknown or not-yet-visible orders and orders without a valid
 shipping address become entries of ``errors``, the others get a new shipment whose parcels are
 ANNOUNCING and later READY_TO_SEND (or ANNOUNCEMENT_FAILED when a fault says the carrier refused).
-Like the real API the sandbox does not refuse a second label for the same order: it creates it and
-counts it, which is how tests catch clients that buy duplicate labels.
+An order shipped with a chosen option (the request's ``ship_with``, else the order's own) is refused
+when that option does not serve the order's destination, a parcel's weight, or several parcels
+(multicollo), like Sendcloud does; without a chosen option the account's default is used unchecked
+(Sendcloud's shipping rules pick a suitable one). Like the real API the sandbox does not refuse a second
+label for the same order: it creates it and counts it, which is how tests catch clients that buy
+duplicate labels.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sendcloud_sandbox.catalogue import option_code_of, refusal
 from sendcloud_sandbox.faults import ANNOUNCEMENT_FAILED
 from sendcloud_sandbox.jsonapi import ApiError, JsonDict, error_object
-from sendcloud_sandbox.parcels import multicollo_parcels, single_parcel
+from sendcloud_sandbox.parcels import multicollo_parcels, single_parcel, weight_in_kg
 from sendcloud_sandbox.render import DEFAULT_ANNOUNCEMENT_ERROR
 from sendcloud_sandbox.routes import HandlerContext
 from sendcloud_sandbox.state import NewShipment, StoredOrder
@@ -35,6 +40,12 @@ def _ship_with(request: LabelRequest, order: StoredOrder, default_code: str) -> 
     if isinstance(ship_with, Mapping):
         return dict(ship_with)
     return {"type": "shipping_option_code", "properties": {"shipping_option_code": default_code, "contract_id": None}}
+
+
+def _order_ship_with(order: StoredOrder) -> Mapping[str, Any] | None:
+    details = order.payload.get("shipping_details")
+    ship_with = details.get("ship_with") if isinstance(details, Mapping) else None
+    return ship_with if isinstance(ship_with, Mapping) else None
 
 
 def _total_price(order: StoredOrder) -> JsonDict | None:
@@ -77,6 +88,15 @@ def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelect
     parcels = (
         multicollo_parcels(order.payload, selector.parcels) if selector.parcels else [single_parcel(order.payload)]
     )
+    explicit = request.ship_with if request.ship_with is not None else _order_ship_with(order)
+    code = option_code_of(dict(explicit)) if isinstance(explicit, Mapping) else None
+    if code is not None:
+        country = str(order.payload["shipping_address"].get("country_code", "")).upper()
+        sender_country = str(ctx.account.sender_address.get("country_code", "NL")).upper()
+        weights = [w for w in (weight_in_kg(p.weight) for p in parcels) if w is not None]
+        problem = refusal(code, from_country=sender_country, to_country=country, weights_kg=weights)
+        if problem is not None:
+            raise ApiError.single(400, "validation_error", problem, pointer=pointer, title="Invalid shipping option")
     shipment = ctx.state.create_shipment(
         order,
         NewShipment(

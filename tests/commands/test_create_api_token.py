@@ -88,3 +88,18 @@ def test_revoke_keeps_the_first_revocation_time(shop: Shop) -> None:
     assert first is not None
     assert ApiToken.objects.get(pk=token.pk).revoked_at == first
     assert not ApiToken.objects.active().filter(pk=token.pk).exists()
+
+
+def test_the_integration_scopes_are_known(shop: Shop) -> None:
+    run("create_api_token", "--shop", shop.slug, "--scopes", "integrations:manage,integrations:read,shipments:push")
+    token = ApiToken.objects.get()
+    assert token.scopes == ["integrations:manage", "integrations:read", "shipments:push"]
+    with pytest.raises(CommandError, match=r"known scopes: shipments:push, integrations:read, integrations:manage"):
+        run("create_api_token", "--shop", shop.slug, "--scopes", "integrations:write")
+
+
+def test_managing_the_integration_includes_reading_it(shop: Shop) -> None:
+    token = create_api_token(shop=shop, scopes=["integrations:manage"]).token
+    assert token.has_scope(Scope.INTEGRATIONS_READ)
+    assert not token.has_scope(Scope.SHIPMENTS_PUSH)
+    assert not create_api_token(shop=shop, scopes=["integrations:read"]).token.has_scope(Scope.INTEGRATIONS_MANAGE)

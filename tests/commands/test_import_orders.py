@@ -390,3 +390,65 @@ def test_a_byte_order_mark_is_tolerated(shop: Shop, tmp_path: Path) -> None:
 def test_unknown_shop(db: None) -> None:
     with pytest.raises(CommandError, match="unknown shop 'nope'"):
         run("import_orders", "--shop", "nope", str(SAMPLE_ORDERS))
+
+
+# --- shipping data (shipping_option_code, weight_kg, parcels) ----------------------------------------------
+
+
+def test_shipping_data_is_imported_and_replaced_on_reimport(shop: Shop, sample_items: Items) -> None:
+    from webshop.models import OrderParcel
+
+    sample_items[0].update(
+        shipping_option_code="dhl_express:express",
+        weight_kg="7.500",
+        parcels=[
+            {"weight_kg": "4.000", "length_cm": "40", "width_cm": "30", "height_cm": "20"},
+            {"weight_kg": "3.500"},
+        ],
+    )
+    sample_items[1]["parcels"] = 3
+    import_json(shop, sample_items)
+
+    first = Order.objects.get(shop=shop, order_number=sample_items[0]["order_number"])
+    assert (first.shipping_option_code, first.weight_kg) == ("dhl_express:express", Decimal("7.500"))
+    parcels = list(OrderParcel.objects.filter(order=first).order_by("position"))
+    assert [(p.weight_kg, p.dimensions) for p in parcels] == [
+        (Decimal("4.000"), (Decimal("40.0"), Decimal("30.0"), Decimal("20.0"))),
+        (Decimal("3.500"), None),
+    ]
+    second = Order.objects.get(shop=shop, order_number=sample_items[1]["order_number"])
+    assert OrderParcel.objects.filter(order=second, weight_kg__isnull=True).count() == 3
+
+    sample_items[0].pop("parcels")
+    sample_items[0].pop("weight_kg")
+    import_json(shop, sample_items)
+    first.refresh_from_db()
+    assert first.weight_kg is None
+    assert not OrderParcel.objects.filter(order=first).exists()
+
+
+def test_an_order_without_shipping_data_ships_with_the_defaults(shop: Shop, sample_items: Items) -> None:
+    import_json(shop, sample_items)
+    order = Order.objects.get(shop=shop, order_number=sample_items[0]["order_number"])
+    assert (order.shipping_option_code, order.weight_kg, order.parcels.count()) == ("", None, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"weight_kg": 1.5}, "weight_kg: must be a decimal string"),
+        ({"parcels": 0}, "parcels: must be a number from 1 to 50 or a list of parcels"),
+        ({"parcels": 51}, "parcels: must be a number from 1 to 50"),
+        ({"parcels": []}, "parcels: must be a number from 1 to 50 or a list of 1 to 50 parcels"),
+        ({"parcels": ["x"]}, "parcels[0]: must be an object"),
+        ({"parcels": [{"weight_kg": "0"}]}, "parcels[0].weight_kg: must be above 0"),
+        ({"parcels": [{"length_cm": "10"}]}, "parcels[0].length_cm: length_cm, width_cm and height_cm go together"),
+        ({"shipping_option_code": 7}, "shipping_option_code: must be a string"),
+    ],
+)
+def test_shipping_data_rules(shop: Shop, sample_items: Items, value: dict, message: str) -> None:
+    sample_items[0].update(value)
+    with pytest.raises(CommandError) as excinfo:
+        import_json(shop, sample_items)
+    assert message in str(excinfo.value)
+    assert not Order.objects.exists()

@@ -865,3 +865,46 @@ def test_only_web_tracking_urls_are_kept(given: str, kept: str) -> None:
         {"id": "s", "parcels": [{"id": 1, "tracking_url": given, "status": {"code": "READY_TO_SEND"}}]}
     )
     assert info.parcels[0].tracking_url == kept
+
+
+# -- multicollo and shipping options ------------------------------------------------------------------------------
+
+
+def test_create_labels_sends_an_orders_parcels(sc: SendcloudV3Client, mocked: responses.RequestsMock) -> None:
+    mocked.post(LABELS_URL, status=202, json={"data": []})
+    split = [{"parcel_items": [], "weight": {"value": "1.000", "unit": "kg"}}] * 2
+    sc.create_labels(integration_id=70, orders=["o1", "o2"], parcels={"o1": split})
+    assert json.loads(mocked.calls[0].request.body)["orders"] == [
+        {"order_id": "o1", "parcels": split},
+        {"order_id": "o2"},
+    ]
+    with pytest.raises(ValueError, match="1 to 50"):
+        sc.create_labels(integration_id=70, orders=["o1"], parcels={"o1": split * 26})
+
+
+def test_shipping_options_are_asked_per_destination_and_parsed(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock
+) -> None:
+    url = LABELS_URL.replace("/orders/create-labels-async", "/shipping-options")
+    option = {
+        "code": "postnl:standard",
+        "name": "PostNL Standard",
+        "carrier": {"code": "postnl", "name": "PostNL"},
+        "functionalities": {"multicollo": True},
+        "weight": {"min": {"value": "1", "unit": "g"}, "max": {"value": "23.001", "unit": "kg"}},
+    }
+    mocked.post(url, json={"data": [option, {"name": "no code"}], "message": None})
+    mocked.post(url, json={"data": None})
+
+    found = sc.shipping_options(from_country="NL", to_country="BE")
+    none = sc.shipping_options(from_country="NL", to_country="JP")
+
+    assert json.loads(mocked.calls[0].request.body) == {
+        "from_address": {"country_code": "NL"},
+        "to_address": {"country_code": "BE"},
+        "calculate_quotes": False,
+    }
+    assert [(o.code, o.carrier_code, o.min_weight_kg, o.max_weight_kg, o.multicollo) for o in found] == [
+        ("postnl:standard", "postnl", Decimal("0.001"), Decimal("23.001"), True)
+    ]
+    assert none == []

@@ -157,7 +157,9 @@ def assert_valid_v3_order(payload: dict[str, Any]) -> None:
 
 def fetch(order: Order) -> Order:
     """The order the way the service loads it."""
-    return Order.objects.select_related("shipping_address", "shop").prefetch_related("lines").get(pk=order.pk)
+    return (
+        Order.objects.select_related("shipping_address", "shop").prefetch_related("lines", "parcels").get(pk=order.pk)
+    )
 
 
 @pytest.fixture
@@ -249,8 +251,8 @@ def test_a_batch_of_orders_costs_no_query_per_order(
     for _ in range(5):
         OrderFactory(shop=shop, lines=[{}, {}])
     OrderFactory(shop=shop, address=False)
-    with django_assert_max_num_queries(2):  # the orders with their addresses, then all their lines
-        orders = list(Order.objects.select_related("shipping_address", "shop").prefetch_related("lines"))
+    with django_assert_max_num_queries(3):  # the orders with their addresses, then all their lines and parcels
+        orders = list(Order.objects.select_related("shipping_address", "shop").prefetch_related("lines", "parcels"))
         payloads = [build_order(o, integration) for o in orders]
         checks = [precheck(o) for o in orders]
     assert len(payloads) == 6

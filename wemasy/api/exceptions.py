@@ -4,7 +4,7 @@
 - 400, 401, 403, 404, 409, 429: ``{"error": true, "message": "…"}``, keeping the headers DRF set
   (``WWW-Authenticate`` on 401, ``Retry-After`` on 429).
 - a service's :class:`~wemasy.errors.ApplicationError`: its ``http_status`` with that body and its message
-  (the one place the API maps them).
+  (the one place the API maps them); an :class:`~wemasy.errors.InvalidInput` as a 422 naming its field.
 - anything unexpected: a logged traceback and a 500 that names the request id and nothing else.
 """
 
@@ -23,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
-from wemasy.errors import ApplicationError
+from wemasy.errors import ApplicationError, InvalidInput
 from wemasy.logging import request_id_var
 
 logger = logging.getLogger("wemasy.api")
@@ -100,6 +100,8 @@ def api_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Respons
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, InvalidInput):
+        return Response(validation_body({exc.field: [exc.message]}), status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.message), status=exc.http_status)
     if not isinstance(exc, exceptions.APIException):

@@ -28,6 +28,22 @@ def label_file_name(row: OrderShipment, parcel_id: str) -> str:
     return f"labels/{row.shop.slug}/{stem}.pdf"
 
 
+def order_label_file_name(row: OrderShipment, first_parcel_id: str, parcels: int) -> str:
+    """The file holding every parcel label of a multicollo order: ``<order number>-<first parcel>-x<n>.pdf``."""
+    return label_file_name(row, f"{first_parcel_id}-x{parcels}")
+
+
+def merge_pdfs(pdfs: Sequence[bytes]) -> bytes:
+    """Every page of every PDF, in order, as one PDF (an order's parcel labels, one after the other)."""
+    writer = PdfWriter()
+    for pdf in pdfs:
+        writer.append(io.BytesIO(pdf))
+    out = io.BytesIO()
+    writer.write(out)
+    writer.close()
+    return out.getvalue()
+
+
 def split_label_pages(pdf: bytes, parcels: Sequence[ParcelInfo]) -> list[bytes] | None:
     """Page *i* of a bulk label document as a one-page PDF for ``parcels[i]``; None when not to be trusted.
 

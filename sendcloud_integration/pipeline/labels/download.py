@@ -1,4 +1,4 @@
-"""Step 4 of a label run: fetch the ready labels twenty per GET, split them per parcel, and store them.
+"""Step 4 of a label run: fetch the ready labels twenty parcels per GET, split them per parcel, store them.
 
 A bulk document is trusted page by page only when it has one page per parcel and no page shows another
 parcel's tracking number instead of its own; otherwise that group is fetched parcel by parcel. Storing a
@@ -11,49 +11,67 @@ import logging
 from functools import partial
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.db import transaction
 from django.utils import timezone
 
 from sendcloud_integration.limits import MAX_PARCELS_PER_DOCUMENT_REQUEST
-from sendcloud_integration.models import ShipmentState
+from sendcloud_integration.models import ShipmentParcel, ShipmentState
 from sendcloud_integration.pipeline.labels.documents import (
     LABEL_PAPER_SIZE,
     count_pdf_pages,
     label_file_name,
+    merge_pdfs,
+    order_label_file_name,
     split_label_pages,
 )
 from sendcloud_integration.pipeline.labels.rows import current
 from sendcloud_integration.pipeline.labels.run import LabelRun, ReadyLabel, Skip
 from sendcloud_integration.sendcloud.errors import NotFound, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.types import ParcelInfo
 
 logger = logging.getLogger("sendcloud_integration.pipeline.labels")
 
 
-def download(run: LabelRun, ready: list[ReadyLabel]) -> None:
-    """Fetch and store the ready labels: one bulk GET per 20 parcels, split into a file per order.
+#: One parcel's label to fetch: the ready row it belongs to, and which of its parcels.
+Wanted = tuple[ReadyLabel, ParcelInfo]
 
-    A group whose document cannot be trusted page by page is fetched parcel by parcel instead; a
-    lone label is fetched on its own (the same single GET).
+
+def download(run: LabelRun, ready: list[ReadyLabel]) -> None:
+    """Fetch and store the ready labels: one bulk GET per 20 parcels, split into one file per parcel.
+
+    An order in several parcels needs every parcel's label before it is stored (and LABELLED); its
+    parcels may share a GET with other orders' parcels. A group whose document cannot be trusted page by
+    page is fetched parcel by parcel instead; a lone label is fetched on its own (the same single GET).
     """
-    for start in range(0, len(ready), MAX_PARCELS_PER_DOCUMENT_REQUEST):
+    wanted: list[Wanted] = [(item, parcel) for item in ready for parcel in item.parcels]
+    fetched: dict[tuple[int, str], bytes] = {}
+    for start in range(0, len(wanted), MAX_PARCELS_PER_DOCUMENT_REQUEST):
         if run.safe_blocked or run.out_of_time():
-            return
-        group = ready[start : start + MAX_PARCELS_PER_DOCUMENT_REQUEST]
+            break
+        group = wanted[start : start + MAX_PARCELS_PER_DOCUMENT_REQUEST]
         if len(group) > 1:
             try:
                 pages = download_group(run, group)
             except Skip:
                 continue
             if pages is not None:
-                for item, pdf in zip(group, pages, strict=True):
-                    save(run, item, pdf)
+                for (item, parcel), pdf in zip(group, pages, strict=True):
+                    fetched[(item.row.pk, parcel.parcel_id)] = pdf
                 continue
-        for item in group:
+        for item, parcel in group:
             if run.safe_blocked or run.out_of_time():
-                return
-            download_one(run, item)
+                break
+            single = download_one(run, item, parcel)
+            if single is not None:
+                fetched[(item.row.pk, parcel.parcel_id)] = single
+    for item in ready:
+        pdfs = [fetched.get((item.row.pk, parcel.parcel_id)) for parcel in item.parcels]
+        if all(pdf is not None for pdf in pdfs):
+            save(run, item, [pdf for pdf in pdfs if pdf is not None])
 
 
-def download_group(run: LabelRun, group: list[ReadyLabel]) -> list[bytes] | None:
+def download_group(run: LabelRun, group: list[Wanted]) -> list[bytes] | None:
     """The group's labels as one PDF per parcel, or None when they must be fetched one by one.
 
     ``GET /v3/parcel-documents/label`` answers one document for all the parcels; page *i* is taken to
@@ -63,8 +81,8 @@ def download_group(run: LabelRun, group: list[ReadyLabel]) -> list[bytes] | None
     the others are stored meanwhile. Raises ``Skip`` when the call could not be made or failed
     transiently; the rows then wait, as for a single download.
     """
-    rows = [item.row for item in group]
-    parcel_ids = [item.parcel.parcel_id for item in group]
+    rows = list({item.row.pk: item.row for item, _ in group}.values())
+    parcel_ids = [parcel.parcel_id for _, parcel in group]
     try:
         pdf = run.read(rows, partial(run.client.download_labels, parcel_ids, paper_size=LABEL_PAPER_SIZE))
     except TransientError as exc:
@@ -77,7 +95,7 @@ def download_group(run: LabelRun, group: list[ReadyLabel]) -> list[bytes] | None
     except SendcloudError as exc:
         logger.warning("batch=%s bulk label download refused (%s); fetching one by one", rows[0].batch_id, exc)
         return None
-    pages = split_label_pages(pdf, [item.parcel for item in group])
+    pages = split_label_pages(pdf, [parcel for _, parcel in group])
     if pages is None:
         logger.warning(
             "batch=%s bulk label document for parcels %s does not match them page by page; fetching one by one",
@@ -87,53 +105,86 @@ def download_group(run: LabelRun, group: list[ReadyLabel]) -> list[bytes] | None
     return pages
 
 
-def download_one(run: LabelRun, item: ReadyLabel) -> None:
-    """``GET /v3/parcels/{id}/documents/label`` for one row; a missing or unreadable PDF is waited for."""
+def download_one(run: LabelRun, item: ReadyLabel, parcel: ParcelInfo) -> bytes | None:
+    """``GET /v3/parcels/{id}/documents/label`` for one parcel; a missing or unreadable PDF is waited for."""
     row = item.row
     try:
-        pdf = run.safe(row, partial(run.client.download_label, item.parcel.parcel_id), transient_is_pending=True)
+        pdf = run.safe(row, partial(run.client.download_label, parcel.parcel_id), transient_is_pending=True)
     except NotFound:
         run.pending(row)  # the document may lag behind the status
-        return
+        return None
     except TransientError as exc:
         # The label exists; its PDF is not served yet (or not now). Waiting costs nothing but GETs,
         # and failing an order whose label was bought would only invite a second one.
         run.pending(row, problem=exc.message, at_least=exc.retry_after or 0.0)
-        return
+        return None
     except Skip:
-        return
+        return None
     if count_pdf_pages(pdf) < 1:
         run.pending(row, problem="Sendcloud served a label that is not a readable PDF.")
-        return
-    save(run, item, pdf)
+        return None
+    return pdf
 
 
-def save(run: LabelRun, item: ReadyLabel, pdf: bytes) -> None:
-    """Store the label file and move the row to LABELLED, if it is still on the request we read."""
-    row, info, parcel = item.row, item.info, item.parcel
-    storage = row.label_file.storage
-    name = label_file_name(row, parcel.parcel_id)
+def _store(storage: Storage, name: str, pdf: bytes) -> str:
     if storage.exists(name):  # a run that died after saving; the same parcel has the same label
         storage.delete(name)
-    name = storage.save(name, ContentFile(pdf))
-    moved = current(row).move(
-        source=[ShipmentState.LABELLING],
-        target=ShipmentState.LABELLED,
-        label_file=name,
-        sendcloud_parcel_id=parcel.parcel_id[:64],
-        tracking_number=parcel.tracking_number[:100],
-        tracking_url=parcel.tracking_url[:500],
-        carrier=(info.carrier or parcel.carrier)[:100],
-        labelled_at=timezone.now(),
-        last_error="",
-        failed_phase="",
-    )
+    return storage.save(name, ContentFile(pdf))
+
+
+def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes]) -> None:
+    """Store every parcel's label and move the row to LABELLED, if it is still on the request we read.
+
+    Each parcel's label is a file of its own (``ShipmentParcel.label_file``); the order's label file holds
+    them all, one page per parcel (for a one-parcel order it is that parcel's file), so everything that
+    prints an order's label — the merged batch PDF, ``?order=`` — prints every parcel. The move and the
+    parcel rows are one transaction: a LABELLED row always lists its parcels.
+    """
+    row, info = item.row, item.info
+    storage = row.label_file.storage
+    names = [
+        _store(storage, label_file_name(row, parcel.parcel_id), pdf)
+        for parcel, pdf in zip(item.parcels, pdfs, strict=True)
+    ]
+    if len(names) == 1:
+        order_file = names[0]
+    else:
+        order_file = _store(
+            storage, order_label_file_name(row, item.parcels[0].parcel_id, len(names)), merge_pdfs(pdfs)
+        )
+    primary = item.parcel
+    with transaction.atomic():
+        moved = current(row).move(
+            source=[ShipmentState.LABELLING],
+            target=ShipmentState.LABELLED,
+            label_file=order_file,
+            sendcloud_parcel_id=primary.parcel_id[:64],
+            tracking_number=primary.tracking_number[:100],
+            tracking_url=primary.tracking_url[:500],
+            carrier=(info.carrier or primary.carrier)[:100],
+            labelled_at=timezone.now(),
+            last_error="",
+            failed_phase="",
+        )
+        if moved:
+            ShipmentParcel.objects.filter(shipment_id=row.pk).delete()
+            ShipmentParcel.objects.bulk_create(
+                ShipmentParcel(
+                    shipment_id=row.pk,
+                    position=position,
+                    sendcloud_parcel_id=parcel.parcel_id[:64],
+                    tracking_number=parcel.tracking_number[:100],
+                    tracking_url=parcel.tracking_url[:500],
+                    label_file=name,
+                )
+                for position, (parcel, name) in enumerate(zip(item.parcels, names, strict=True), start=1)
+            )
     if moved:
         run.labelled += 1
         logger.info(
-            "batch=%s order=%s label stored (shipment %s, parcel %s)",
+            "batch=%s order=%s label stored (shipment %s, parcels %s)",
             row.batch_id,
             row.order_id,
             info.shipment_id,
-            parcel.parcel_id,
+            [parcel.parcel_id for parcel in item.parcels],
         )

@@ -102,6 +102,7 @@ def label_phase(
     rows = list(
         OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number, state__in=LABEL_STATES)
         .select_related("order", "shop")
+        .prefetch_related("order__lines", "order__parcels")
         .order_by("pk")
     )
     if not rows:

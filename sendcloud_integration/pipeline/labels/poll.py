@@ -129,7 +129,9 @@ def apply(run: LabelRun, row: OrderShipment, info: ShipmentInfo) -> None:
     elif info.is_cancelled:
         run.count_failed(fail([row], "The shipment was cancelled in Sendcloud before its label was stored."))
     elif info.is_ready:
-        parcel = next((p for p in info.parcels if p.parcel_id == row.sendcloud_parcel_id), info.parcels[0])
-        run.ready.append(ReadyLabel(row=row, info=info, parcel=parcel))
+        # Every parcel of the shipment gets its label stored; the one the row knew of comes first.
+        primary = next((p for p in info.parcels if p.parcel_id == row.sendcloud_parcel_id), info.parcels[0])
+        parcels = [primary, *(p for p in info.parcels if p is not primary)]
+        run.ready.append(ReadyLabel(row=row, info=info, parcels=parcels))
     else:
         run.pending(row)

@@ -1,5 +1,10 @@
 """Step 2 of a label run: ask Sendcloud for labels, at most 20 orders per ``create-labels-async``.
 
+Orders are grouped by the shipping option they ship with, because ``ship_with`` is a field of the whole
+request: one group per option (and per 20 orders), so an express order is never labelled with the shop's
+default. An order in several parcels sends them as its ``parcels`` in the same request: one shipment,
+one label per parcel, and still one request per order.
+
 The guard is written before each request: the group's rows move LABEL_QUEUED → LABELLING with
 ``label_requested_at`` set, in one conditional update, and only the rows that update moved are sent. From
 then on a row with ``label_requested_at`` and no shipment id has an uncertain outcome, and is looked up
@@ -19,11 +24,12 @@ from django.utils import timezone
 from sendcloud_integration.limits import MAX_ORDERS_PER_LABEL_REQUEST
 from sendcloud_integration.models import OrderShipment, ShipmentState
 from sendcloud_integration.pipeline.labels.resolve import adopt, look_up
-from sendcloud_integration.pipeline.labels.rows import fail, is_live, requeue, ship_with
+from sendcloud_integration.pipeline.labels.rows import fail, is_live, requeue, ship_with, shipping_code
 from sendcloud_integration.pipeline.labels.run import LabelRun, Skip
 from sendcloud_integration.pipeline.outcome import backoff_seconds
 from sendcloud_integration.sendcloud import budget, payloads
 from sendcloud_integration.sendcloud.errors import AuthenticationError, Conflict, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.shipping_data import shipping_data
 from sendcloud_integration.sendcloud.types import LabelRequestResult, ShipmentInfo
 
 logger = logging.getLogger("sendcloud_integration.pipeline.labels")
@@ -43,20 +49,31 @@ def request(run: LabelRun, rows: list[OrderShipment]) -> list[OrderShipment]:
         )
         return []
     accepted: list[OrderShipment] = []
-    for start in range(0, len(rows), MAX_ORDERS_PER_LABEL_REQUEST):
+    for code, group in label_groups(run, rows):
         if run.unsafe_blocked or run.out_of_time():
             break
-        group = rows[start : start + MAX_ORDERS_PER_LABEL_REQUEST]
         wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             run.unsafe_blocked = True
             run.wait_for(wait)
             break
-        accepted += request_group(run, group)
+        accepted += request_group(run, group, code)
     return accepted
 
 
-def request_group(run: LabelRun, group: list[OrderShipment]) -> list[OrderShipment]:
+def label_groups(run: LabelRun, rows: list[OrderShipment]) -> list[tuple[str, list[OrderShipment]]]:
+    """The rows in requests of at most 20 that share a shipping option, in row order within each option."""
+    by_code: dict[str, list[OrderShipment]] = {}
+    for row in rows:
+        by_code.setdefault(shipping_code(row, run.integration), []).append(row)
+    return [
+        (code, same[start : start + MAX_ORDERS_PER_LABEL_REQUEST])
+        for code, same in by_code.items()
+        for start in range(0, len(same), MAX_ORDERS_PER_LABEL_REQUEST)
+    ]
+
+
+def request_group(run: LabelRun, group: list[OrderShipment], code: str = "") -> list[OrderShipment]:
     run.heartbeat(force=True)
     stamp = timezone.now()
     # The guard: recorded before sending, so a crash from here on leaves an uncertain row, not a clean one.
@@ -83,6 +100,11 @@ def request_group(run: LabelRun, group: list[OrderShipment]) -> list[OrderShipme
         row.label_requested_at = stamp
         row.sendcloud_shipment_id = row.sendcloud_parcel_id = ""
     by_order_id = {payloads.sendcloud_order_id(row.order): row for row in group}
+    parcels = {
+        order_id: split
+        for order_id, row in by_order_id.items()
+        if (split := payloads.label_parcels(shipping_data(row.order, run.integration))) is not None
+    }
     just_pushed = any(r.pushed_at is not None and r.pushed_at >= run.now - JUST_PUSHED for r in group)
     run.call_log.for_orders([row.order_id for row in group])
     logger.info(
@@ -93,8 +115,9 @@ def request_group(run: LabelRun, group: list[OrderShipment]) -> list[OrderShipme
             integration_id=run.integration.integration_id,
             orders=list(by_order_id),
             sender_address_id=run.integration.sender_address_id,
-            ship_with=ship_with(run.integration),
+            ship_with=ship_with(code),
             orders_just_pushed=just_pushed,
+            parcels=parcels,
         )
     except AuthenticationError as exc:
         # 401/403: Sendcloud did not act, so these rows certainly have no label.

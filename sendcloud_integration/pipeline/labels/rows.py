@@ -76,8 +76,14 @@ def fail(rows: Iterable[OrderShipment], error: str, *, clear_request: bool = Fal
     return failed
 
 
-def ship_with(integration: SendcloudIntegration) -> dict[str, object] | None:
-    """The integration's default shipping option, in the shape create-labels-async expects."""
-    if not integration.shipping_option_code:
+def ship_with(code: str) -> dict[str, object] | None:
+    """A shipping option code in the shape create-labels-async expects; None for "Sendcloud's default"."""
+    if not code:
         return None
-    return {"type": "shipping_option_code", "properties": {"shipping_option_code": integration.shipping_option_code}}
+    return {"type": "shipping_option_code", "properties": {"shipping_option_code": code}}
+
+
+def shipping_code(row: OrderShipment, integration: SendcloudIntegration) -> str:
+    """The option a row's order ships with: its own, else the shop's default (no queries)."""
+    own = (row.order.shipping_option_code or "").strip()
+    return own or (integration.shipping_option_code or "").strip()

@@ -55,11 +55,16 @@ class Skip(Exception):
 
 @dataclass(frozen=True)
 class ReadyLabel:
-    """A row whose shipment is ready, and the parcel whose label it will store."""
+    """A row whose shipment is ready, and its parcels (one label each), the primary one first."""
 
     row: OrderShipment
     info: ShipmentInfo
-    parcel: ParcelInfo
+    parcels: list[ParcelInfo]
+
+    @property
+    def parcel(self) -> ParcelInfo:
+        """The primary parcel: the one whose tracking number the order shows."""
+        return self.parcels[0]
 
 
 class Scope:
