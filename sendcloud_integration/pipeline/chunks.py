@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, Q, QuerySet
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from sendcloud_integration.models import BatchStatus, ChunkStatus, OrderShipment, PushChunk, ShipmentState
@@ -51,18 +52,20 @@ def _still_mine(chunk: PushChunk) -> QuerySet[PushChunk]:
 def release_chunk(chunk: PushChunk, *, counts_attempt: bool, error: str = "") -> bool:
     """Hand the chunk back for a later attempt: its in-progress orders return to QUEUED.
 
-    Returns False when another worker holds the chunk now; its orders are then left to that worker. The
-    orders move first, and only while the claim is still this worker's: a takeover between the two
-    statements finds them QUEUED and sends them itself.
+    Returns False when another worker holds the chunk now; its orders are then left to that worker. One
+    transaction: the chunk's update holds its row lock until the orders are back in QUEUED, so a takeover
+    (whose claim updates the same row) waits, and then finds the orders ready to send.
     """
-    OrderShipment.objects.filter(Exists(_still_mine(chunk)), batch_id=chunk.batch_id, chunk_number=chunk.number).move(
-        source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
-    )
-    released = _still_mine(chunk).update(
-        status=ChunkStatus.PENDING,
-        attempts=F("attempts") + (1 if counts_attempt else 0),
-        last_error=error[:2000] if error else F("last_error"),
-    )
+    with transaction.atomic():
+        released = _still_mine(chunk).update(
+            status=ChunkStatus.PENDING,
+            attempts=F("attempts") + (1 if counts_attempt else 0),
+            last_error=error[:2000] if error else F("last_error"),
+        )
+        if released:
+            OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number).move(
+                source=[ShipmentState.PUSHING], target=ShipmentState.QUEUED
+            )
     return bool(released)
 
 
@@ -72,8 +75,8 @@ def complete_chunk(chunk: PushChunk) -> bool:
 
 
 def record_error(chunk: PushChunk, message: str) -> None:
-    """Keep the last passing error on the chunk, for staff and for the message of a later give-up."""
-    PushChunk.objects.filter(pk=chunk.pk).update(last_error=message[:2000])
+    """Keep the last passing error on the chunk (while it is this worker's), for staff and a later give-up."""
+    _still_mine(chunk).update(last_error=message[:2000])
     chunk.last_error = message[:2000]
 
 

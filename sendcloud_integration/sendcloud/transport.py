@@ -381,10 +381,12 @@ class Transport:
             return
         if 300 <= status < 400:
             location = urlsplit(response.headers.get("Location", "")).netloc or "an unknown place"
-            raise ClientError(
-                f"Sendcloud answered {method} {path} with a redirect ({status}) to {location}; it was not followed.",
-                status_code=status,
-            )
+            message = f"Sendcloud answered {method} {path} with a redirect ({status}) to {location}; not followed."
+            if method in UNSAFE_METHODS:
+                # A redirect after a POST may follow a request that was carried out (303 See Other, say):
+                # uncertain, so a label request is looked up before it could be asked again.
+                raise TransientError(message, status_code=status, outcome_uncertain=True)
+            raise ClientError(message, status_code=status)
         unsafe = method in UNSAFE_METHODS
         try:
             body: Any = response.json()

@@ -844,7 +844,7 @@ def test_a_redirect_is_never_followed_and_never_carries_the_credentials_away(
 ) -> None:
     mocked.get(f"{BASE}/v3/shipments/s1", status=status, headers={"Location": "https://evil.test/steal"})
     mocked.get("https://evil.test/steal", json={"data": {}})
-    with pytest.raises(ClientError, match=r"redirect .* to evil\.test; it was not followed"):
+    with pytest.raises(ClientError, match=r"redirect .* to evil\.test; not followed"):
         sc.get_shipment("s1")
     assert [call.request.url for call in mocked.calls] == [f"{BASE}/v3/shipments/s1"]
 
@@ -908,3 +908,15 @@ def test_shipping_options_are_asked_per_destination_and_parsed(
         ("postnl:standard", "postnl", Decimal("0.001"), Decimal("23.001"), True)
     ]
     assert none == []
+
+
+@pytest.mark.parametrize("status", [302, 303, 307])
+def test_a_redirect_after_a_post_is_an_uncertain_outcome(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock, status: int
+) -> None:
+    """Sendcloud may have carried the request out before redirecting: look the labels up, never ask again."""
+    mocked.post(LABELS_URL, status=status, headers={"Location": "https://elsewhere.test/x"})
+    with pytest.raises(TransientError) as info:
+        sc.create_labels(integration_id=7, orders=["o1"])
+    assert info.value.outcome_uncertain is True
+    assert [call.request.url for call in mocked.calls] == [LABELS_URL]

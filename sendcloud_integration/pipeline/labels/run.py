@@ -49,6 +49,10 @@ class Halt(Exception):
     """Stop everything in this run: the credentials were refused."""
 
 
+class ClaimLost(Halt):
+    """Another worker took the chunk over (this one was presumed dead): stop, leave everything to it."""
+
+
 class Skip(Exception):
     """This call could not be made or failed; its consequences are already recorded."""
 
@@ -89,8 +93,9 @@ class Scope:
     def last_error(self) -> str:
         return ""
 
-    def heartbeat(self) -> None:
-        """Keep the work's claim alive (a chunk's claim; nothing outside a chunk)."""
+    def heartbeat(self) -> bool:
+        """Keep the work's claim alive (a chunk's claim; nothing outside a chunk). False once it is lost."""
+        return True
 
     def where(self) -> tuple[object, object]:
         return (None, None)
@@ -119,8 +124,8 @@ class ChunkScope(Scope):
     def last_error(self) -> str:
         return self.chunk.last_error
 
-    def heartbeat(self) -> None:
-        chunks.heartbeat(self.chunk)
+    def heartbeat(self) -> bool:
+        return chunks.heartbeat(self.chunk)
 
     def where(self) -> tuple[object, object]:
         return (self.chunk.batch_id, self.chunk.number)
@@ -316,4 +321,6 @@ class LabelRun:
         if not force and time.monotonic() - self._last_heartbeat < HEARTBEAT_SECONDS:
             return
         self._last_heartbeat = time.monotonic()
-        self.scope.heartbeat()
+        if not self.scope.heartbeat():
+            logger.warning("batch=%s chunk=%s was taken over by another worker; this run stops", *self.scope.where())
+            raise ClaimLost
