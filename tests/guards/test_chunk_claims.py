@@ -144,3 +144,35 @@ def test_a_worker_whose_claim_was_taken_over_does_not_finish_the_new_owners_chun
         b.finish()
 
     assert status_while_b_works == ChunkStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_its_claim_stops_and_leaves_the_chunk_to_its_new_owner(
+    shop: Shop, integration: SendcloudIntegration
+) -> None:
+    """The heartbeat notices a takeover: the old worker's label run stops, and the chunk's error stays the
+    new owner's."""
+    from sendcloud_integration.pipeline import chunks
+    from sendcloud_integration.pipeline.labels.run import ChunkScope, ClaimLost, LabelRun
+
+    batch = queue(shop, [OrderFactory(shop=shop)], create_label=True)
+    mine = chunks.claim_chunk(batch_id=batch.pk, chunk_number=1)
+    assert mine is not None
+    assert chunks.heartbeat(mine)  # still mine: refreshed
+    new_claim = timezone.now() + timedelta(seconds=1)
+    PushChunk.objects.filter(pk=mine.pk).update(claimed_at=new_claim, last_error="the new owner's")
+
+    assert not chunks.heartbeat(mine)
+    run = LabelRun(integration=integration, client=None, call_log=None, scope=ChunkScope(mine))  # type: ignore[arg-type]
+    with pytest.raises(ClaimLost):
+        run.heartbeat(force=True)
+    chunks.record_error(mine, "the old worker's")
+    assert not chunks.complete_chunk(mine)
+    assert not chunks.release_chunk(mine, counts_attempt=True)
+    chunk = PushChunk.objects.get(pk=mine.pk)
+    assert (chunk.status, chunk.claimed_at, chunk.last_error, chunk.attempts) == (
+        ChunkStatus.RUNNING,
+        new_claim,
+        "the new owner's",
+        0,
+    )
