@@ -195,3 +195,14 @@ def test_readyz_tells_the_cache_from_the_broker(
 
     assert response.status_code == 503
     assert response.json()["components"] == {"database": "ok", "cache": "ok", "broker": "unavailable"}
+
+
+def test_the_schema_documents_the_503_and_its_retry_after(api_client: APIClient) -> None:
+    paths = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    operations = [operation for path in paths.values() for operation in path.values()]
+    assert len(operations) == 3
+    for operation in operations:
+        answer = operation["responses"]["503"]
+        assert "Retry-After" in answer["headers"]
+        assert "X-RateLimit-Remaining" in answer["headers"]
+        assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
