@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from sendcloud_integration.models import SendcloudIntegration
 from tests.factories import SendcloudIntegrationFactory, ShopFactory, issue_token
+from tests.redis_server import own_redis  # noqa: F401 - a fixture for every test module
 from webshop.models import Shop
 
 PUSH_URL = "/api/services/webshop/v1/orders/sendcloud/shipments/push"

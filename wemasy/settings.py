@@ -114,12 +114,18 @@ REDIS_URL: str = env("REDIS_URL")
 #: Every key the service writes to Redis (cache, rate limits, request budget) starts with this: two
 #: deployments (or test runs) can share one Redis without touching each other's keys.
 CACHE_KEY_PREFIX: str = env("CACHE_KEY_PREFIX", default="wemasy")
+#: Seconds a request waits for Redis, per connect and per reply, before giving up on it: the rate-limit
+#: cache (every /api request) and the one message a push sends after commit. Redis answers in well under
+#: a millisecond; a dead or hung one must cost a request a fraction of a second, not a web worker.
+REDIS_REQUEST_TIMEOUT: float = env.float("REDIS_REQUEST_TIMEOUT", default=0.25)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # redis-py's defaults are 5 s each; no retries (the pool's connections have none by default).
+            "OPTIONS": {"socket_connect_timeout": REDIS_REQUEST_TIMEOUT, "socket_timeout": REDIS_REQUEST_TIMEOUT},
         }
     }
 else:

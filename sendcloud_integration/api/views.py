@@ -45,6 +45,9 @@ ERROR_RESPONSES = {
     422: OpenApiResponse(ValidationErrorSerializer, description="Validation failed."),
     429: OpenApiResponse(ErrorSerializer, description="Rate limit exceeded; see Retry-After."),
     500: OpenApiResponse(ErrorSerializer, description="Unexpected error; the message names a request id."),
+    503: OpenApiResponse(
+        ErrorSerializer, description="The rate limit cannot be checked (its counters are unreachable); see Retry-After."
+    ),
 }
 
 
@@ -102,6 +105,7 @@ READ_ERROR_RESPONSES = {
     422: OpenApiResponse(ValidationErrorSerializer, description="Invalid query parameter."),
     429: ERROR_RESPONSES[429],
     500: ERROR_RESPONSES[500],
+    503: ERROR_RESPONSES[503],
 }
 
 

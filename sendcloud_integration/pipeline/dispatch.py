@@ -10,28 +10,83 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
-from celery import chord, group, signature
+from celery import chord, current_app, group, signature
+from django.conf import settings
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sendcloud_integration.models import PushBatch
 
 logger = logging.getLogger(__name__)
+
+#: What a broker that is down or hung raises, besides kombu's OperationalError (which wraps most of it).
+_BROKER_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 START_BATCH: Final = "sendcloud_integration.tasks.start_batch"
 PROCESS_CHUNK: Final = "sendcloud_integration.tasks.process_chunk"
 FINISH_BATCH: Final = "sendcloud_integration.tasks.finish_batch"
 
 
-def start_batch(batch_id: uuid.UUID) -> None:
+def start_batch(batch_id: uuid.UUID) -> bool:
     """Called after the push commits: one small message that makes a worker send the chord.
 
     A batch of 10,000 orders has 100 chunk tasks; sending them from the request would make the
     client wait for 100 broker round trips, so the request sends one and a worker sends the rest.
-    If the broker is down, ``on_commit(robust=True)`` logs the error and the batch stays QUEUED:
-    the sweep dispatches it later, so a push is never lost between the database and the broker.
+
+    It runs inside a request (or a command), so it never waits for a broker that is down: one
+    attempt on a connection of its own, each connect and reply bounded by ``REDIS_REQUEST_TIMEOUT``
+    (see :func:`publish_transport_options`), and no result subscription (nobody reads the result, and
+    subscribing is what made Celery's result consumer retry for 19 seconds). When the broker does not
+    take the message, the batch stays QUEUED and the sweep dispatches it once it is older than
+    ``SENDCLOUD_STALE_AFTER_SECONDS``: the rows are the truth, so a push is never lost between the
+    database and the broker. Returns whether the broker took the message.
     """
-    signature(START_BATCH, args=(str(batch_id),)).apply_async()
+    try:
+        with current_app.connection_for_write(transport_options=publish_transport_options()) as connection:
+            signature(START_BATCH, args=(str(batch_id),)).apply_async(
+                connection=connection, retry=False, ignore_result=True
+            )
+    except _BROKER_DOWN_ERRORS as exc:
+        logger.warning(
+            "start_batch: the broker did not take batch=%s (%s: %s); it stays queued and the sweep "
+            "dispatches it after %ss",
+            batch_id,
+            type(exc).__name__,
+            exc,
+            settings.SENDCLOUD_STALE_AFTER_SECONDS,
+        )
+        return False
+    return True
+
+
+def broker_answers() -> bool:
+    """Whether the broker takes a connection now, on the same bounded terms as :func:`start_batch`.
+
+    For the readiness check. Opening a Redis channel sends a PING, so this is a round trip.
+    """
+    try:
+        with current_app.connection_for_write(transport_options=publish_transport_options()) as connection:
+            connection.ensure_connection(max_retries=0)
+    except _BROKER_DOWN_ERRORS as exc:
+        logger.warning("readiness: the broker is unavailable (%s: %s)", type(exc).__name__, exc)
+        return False
+    return True
+
+
+def publish_transport_options() -> dict[str, Any]:
+    """Broker options for a publish that must not hold a request: what really bounds its time.
+
+    With kombu 5.7's Redis transport, ``broker_connection_timeout`` bounds nothing here (the transport
+    ignores it; it only caps kombu's reconnect loop) and ``retry=False`` alone still lets kombu retry the
+    connect until that timeout. What bounds it: redis-py's ``socket_connect_timeout`` (a host that drops
+    packets), ``socket_timeout`` (a Redis that accepts but does not answer; kombu's default is to wait
+    forever), and ``max_retries: 0`` (one connection attempt). Other transports ignore these keys.
+    """
+    timeout = settings.REDIS_REQUEST_TIMEOUT
+    return {"socket_connect_timeout": timeout, "socket_timeout": timeout, "max_retries": 0}
 
 
 def dispatch_batch(batch_id: uuid.UUID, chunk_numbers: Sequence[int] | None = None) -> None:

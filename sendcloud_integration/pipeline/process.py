@@ -4,6 +4,8 @@ Claim the chunk (``chunks``), run the push phase (``push_phase``) and, for batch
 the label phase (``labels``); then complete the chunk or hand it back with a delay. Every order leaves
 in a terminal state or back in QUEUED for the next attempt: nothing is left half-done, not even after an
 unexpected error, which is retried like a passing one and fails the orders when the attempts run out.
+Redis being unreachable (the request budget lives there) is nobody's failure: the chunk is handed back
+without counting an attempt, so an outage never uses up the attempts of the orders it caught mid-chunk.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import uuid
 from dataclasses import replace
 
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sendcloud_integration.models import IntegrationProblem, PushChunk, SendcloudIntegration, integration_problem
 from sendcloud_integration.pipeline import chunks, labels
@@ -23,6 +27,9 @@ from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.factory import build_client
 
 logger = logging.getLogger(__name__)
+
+#: Redis down, hung or still loading its data (``BusyLoadingError`` is a ``ConnectionError``).
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 
 #: Why a chunk's orders cannot be sent, worded for staff reading the order (the push checked it once already).
 PROBLEM_MESSAGES = {
@@ -41,6 +48,11 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
     call_log = CallLog(shop_id=batch.shop_id, batch_id=batch.pk, chunk_number=chunk_number)
     try:
         outcome = _work(chunk, call_log)
+    except REDIS_UNAVAILABLE as exc:
+        # From the request budget, which is asked before every request: that request was not sent. What
+        # earlier steps did is in the rows, as after any hand-back (PUSHING goes back to QUEUED).
+        logger.warning("batch=%s chunk=%d: Redis is unavailable (%s); handed back", batch_id, chunk_number, exc)
+        outcome = ChunkOutcome(retry_in=backoff_seconds(chunk.attempts + 1), counts_attempt=False)
     except Exception as exc:
         # A bug, a storage error, an order that cannot be encoded: none of these may leave the
         # chunk's orders in flight forever. It is retried like a passing error, and failed when the

@@ -4,6 +4,11 @@
 test, all pointed at the test's PostgreSQL database, a Redis broker of their own and an in-process
 Sendcloud sandbox. Tests talk HTTP to the web process and read the database and the sandbox.
 
+By default the stack uses the shared Redis of ``REDIS_URL`` (a database and a queue of its own, nothing
+flushed). A test that kills, hangs or empties Redis overrides ``stack_redis`` with ``own_stack_redis``
+(one ``redis-server`` of its own for everything, as with only ``REDIS_URL`` set in production) or
+``split_stack_redis`` (one for the cache, another for the Celery broker and result backend).
+
 Needs PostgreSQL and Redis (``make test`` finds them on localhost; CI starts them).
 """
 
@@ -29,6 +34,7 @@ from django.db import connection
 from sendcloud_sandbox.config import SandboxConfig
 from sendcloud_sandbox.server import SandboxServer
 from tests.conftest import postgres_available
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -116,12 +122,25 @@ def _with_db(url: str, db: str | int) -> str:
 
 
 @dataclass
+class StackRedis:
+    """Redis servers of the stack's own: ``cache`` is ``REDIS_URL`` (rate limits, the request budget),
+    ``broker`` holds the Celery broker and result backend. The same server unless a test splits them."""
+
+    cache: RedisServer
+    broker: RedisServer
+
+    def servers(self) -> list[RedisServer]:
+        return [self.cache] if self.cache is self.broker else [self.cache, self.broker]
+
+
+@dataclass
 class Stack:
     sandbox: SandboxServer
     web_url: str
     env: dict[str, str]
     tmp: Path
     processes: dict[str, Process] = field(default_factory=dict)
+    redis: StackRedis | None = None
 
     def worker(self, name: str = "worker", concurrency: int = 2) -> Process:
         process = Process(
@@ -185,11 +204,44 @@ def stack_settings() -> dict[str, str]:
 
 
 @pytest.fixture
+def stack_redis() -> StackRedis | None:
+    """The stack's Redis: None for the shared one of ``REDIS_URL`` (tests override it)."""
+    return None
+
+
+@pytest.fixture
+def own_stack_redis(tmp_path: Path) -> Iterator[StackRedis]:
+    """One Redis of the test's own for cache, broker and results; killed afterwards."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs the redis-server binary on PATH")
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield StackRedis(cache=server, broker=server)
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def split_stack_redis(tmp_path: Path) -> Iterator[StackRedis]:
+    """Two Redis servers of the test's own: one for the cache, one for the Celery broker and results."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs the redis-server binary on PATH")
+    cache = RedisServer(tmp_path / "redis-cache").start()
+    broker = RedisServer(tmp_path / "redis-broker").start()
+    try:
+        yield StackRedis(cache=cache, broker=broker)
+    finally:
+        cache.kill()
+        broker.kill()
+
+
+@pytest.fixture
 def stack(
     transactional_db: None,
     sandbox: SandboxServer,
     tmp_path: Path,
     stack_settings: dict[str, str],
+    stack_redis: StackRedis | None,
     request: pytest.FixtureRequest,
     settings: Any,
 ) -> Iterator[Stack]:
@@ -197,9 +249,13 @@ def stack(
 
     settings.MEDIA_ROOT = str(tmp_path / "media")  # the test reads the label files the worker stores
     database_url = _with_db(os.environ["DATABASE_URL"], connection.settings_dict["NAME"])
-    cache_url = os.environ["REDIS_URL"]
-    cache_db = int(urlsplit(cache_url).path.strip("/") or 0)
-    broker_url = _with_db(cache_url, 13 if cache_db != 13 else 12)
+    if stack_redis is None:
+        cache_url = os.environ["REDIS_URL"]
+        cache_db = int(urlsplit(cache_url).path.strip("/") or 0)
+        broker_url = _with_db(cache_url, 13 if cache_db != 13 else 12)
+    else:
+        cache_url = stack_redis.cache.url(0)
+        broker_url = stack_redis.broker.url(1)
     # Every test gets a queue of its own (below), so nothing is flushed: runs side by side, or a
     # developer's own worker on the same Redis, keep their messages.
     queue = f"it-{uuid.uuid4().hex[:12]}"
@@ -235,7 +291,7 @@ def stack(
         **stack_settings,
     }
     port = free_port()
-    stack = Stack(sandbox=sandbox, web_url=f"http://127.0.0.1:{port}", env=env, tmp=tmp_path)
+    stack = Stack(sandbox=sandbox, web_url=f"http://127.0.0.1:{port}", env=env, tmp=tmp_path, redis=stack_redis)
     web = Process(
         name="web",
         argv=[
@@ -258,7 +314,8 @@ def stack(
     finally:
         for process in stack.processes.values():
             process.stop()
-        redis.Redis.from_url(broker_url).delete(queue)  # what the stopped workers left behind
+        if stack_redis is None:
+            redis.Redis.from_url(broker_url).delete(queue)  # what the stopped workers left behind
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             print(stack.logs())

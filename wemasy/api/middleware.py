@@ -6,9 +6,10 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from wemasy.api.ratelimit import count_request, usage_of
+from wemasy.api.exceptions import error_body
+from wemasy.api.ratelimit import RateLimitUnavailable, count_request, usage_of
 from wemasy.logging import request_id_var
 
 API_PREFIX = "/api/"
@@ -51,9 +52,19 @@ class RateLimitHeadersMiddleware:
             return response
         usage = usage_of(request)
         if usage is None:
-            usage = count_request(request, token=None)
+            try:
+                usage = count_request(request, token=None)
+            except RateLimitUnavailable:
+                usage = usage_of(request)
+                assert usage is not None  # count_request leaves the uncounted outcome on the request
+        if not usage.counted:
+            # The same JSON 503 whichever path the request took: a view refused it (and may have rendered
+            # the error as YAML or HTML, like the schema and docs views), or it was an unknown URL.
+            response = JsonResponse(
+                error_body(RateLimitUnavailable.default_detail), status=RateLimitUnavailable.status_code
+            )
         response["X-RateLimit-Limit"] = str(usage.limit)
         response["X-RateLimit-Remaining"] = str(usage.remaining)
-        if response.status_code == 429:
+        if response.status_code == 429 or not usage.counted:
             response["Retry-After"] = str(usage.reset_in)
         return response

@@ -13,6 +13,10 @@ RATE_LIMIT_HEADERS = {
     "X-Request-ID": {"description": "The id to quote when reporting a problem.", "schema": {"type": "string"}},
 }
 RETRY_AFTER = {"description": "Seconds until the window resets.", "schema": {"type": "integer", "minimum": 1}}
+RETRY_AFTER_UNAVAILABLE = {
+    "description": "Seconds until the request is worth trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 def add_rate_limit_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
@@ -23,4 +27,6 @@ def add_rate_limit_headers(result: dict[str, Any], generator: Any, request: Any,
                 headers.update(RATE_LIMIT_HEADERS)
                 if str(code) == "429":
                     headers["Retry-After"] = RETRY_AFTER
+                elif str(code) == "503":
+                    headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
     return result
