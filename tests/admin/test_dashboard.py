@@ -68,7 +68,7 @@ def test_counts_per_state_failures_and_batches(superuser: User, shop: Shop) -> N
     assert "reason 0" in html
     assert "no label" in html
     assert 'aria-valuenow="50"' in html
-    assert "sc-dashboard-refresh" in html  # polls while a batch runs
+    assert f'"ids": ["{overview.batches[0].batch.pk}"]' in html  # polls the running batch
     assert "sendcloud_integration/dashboard.js" in html
 
 
@@ -83,7 +83,7 @@ def test_failures_are_the_top_ten(shop: Shop) -> None:
 def test_no_polling_when_nothing_runs(superuser: User, shop: Shop) -> None:
     make_batch(shop, status=BatchStatus.COMPLETED)
     html = login(superuser).get(url()).content.decode()
-    assert "sc-dashboard-refresh" not in html
+    assert '"ids": []' in html  # nothing to poll
     assert 'http-equiv="refresh"' not in html
 
 

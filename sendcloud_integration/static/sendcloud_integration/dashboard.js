@@ -1,4 +1,4 @@
-/* The staff dashboard: while batches run, read their progress every few seconds, and reload once one
+/* The staff dashboard: the shop picker submits itself; while batches run, read their progress every few seconds, and reload once one
    finishes so the counts on the page follow. Its settings come from the page (json_script), so the page
    needs no inline script and works under the admin's Content-Security-Policy. */
 (function () {
@@ -30,5 +30,8 @@
       })
       .catch(function () { window.setTimeout(tick, seconds * 3000); });
   }
+  document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
   if (ids.length) { window.setTimeout(tick, seconds * 1000); }
 })();
