@@ -10,19 +10,32 @@ Sendcloud history, and this app does not import that one.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from webshop.models import ApiToken, Scope, Shop
 from webshop.services import create_api_token, revoke_api_token
+
+logger = logging.getLogger(__name__)
+
+#: How long a new token's raw value waits in the cache for the page that shows it (deleted when shown).
+_SHOWN_WITHIN = 120
+
+
+def _cache_key(key: str) -> str:
+    return f"webshop:issued-token:{key}"
+
 
 #: Where the raw value of a token issued in this request waits for ``response_add`` (this request only).
 _ISSUED_TOKEN = "webshop.issued_token"  # noqa: S105 - a META key, not a secret
@@ -77,7 +90,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return ("shop", "prefix_display", "created_at", "last_used_at", "revoked_at")
 
     def save_form(self, request: HttpRequest, form: forms.ModelForm[Any], change: bool) -> Any:
-        """On add, the token is issued here by the service; the raw value is shown once, as a message."""
+        """On add, the token is issued here by the service; ``response_add`` shows its raw value, once."""
         if change:
             return super().save_form(request, form, change)
         issued = create_api_token(
@@ -89,10 +102,33 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return issued.token
 
     def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None) -> HttpResponse:
-        """Show the raw token on the answer to the add itself, once; nothing stores it."""
+        """Redirect to a page that shows the raw token once (post/redirect/get: a reload issues no new token).
+
+        The value waits for that page in the cache under a random single-use key, for at most
+        ``_SHOWN_WITHIN`` seconds, and is deleted when shown; it is never in a message or the session.
+        """
         raw = request.META.pop(_ISSUED_TOKEN, None)
         if raw is None:
             return super().response_add(request, obj, post_url_continue)
+        key = secrets.token_urlsafe(24)
+        try:
+            cache.set(_cache_key(key), (request.user.pk, obj.pk, raw), timeout=_SHOWN_WITHIN)
+        except Exception:  # the cache is down: show it on this answer rather than lose it
+            logger.warning("token %s created; the cache is unavailable, so it is shown without a redirect", obj.prefix)
+            return self._created_page(request, obj, raw)
+        return HttpResponseRedirect(reverse("admin:webshop_apitoken_created", args=[key]))
+
+    def created_view(self, request: HttpRequest, key: str) -> HttpResponse:
+        """The raw value of a token just created by this user, once; afterwards only a note that it was shown."""
+        stored = cache.get(_cache_key(key))
+        cache.delete(_cache_key(key))
+        if stored is None or stored[0] != request.user.pk:
+            messages.warning(request, "That token was already shown once; its value cannot be shown again.")
+            return HttpResponseRedirect(reverse("admin:webshop_apitoken_changelist"))
+        _, token_pk, raw = stored
+        return self._created_page(request, ApiToken.objects.select_related("shop").get(pk=token_pk), raw)
+
+    def _created_page(self, request: HttpRequest, obj: ApiToken, raw: str) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": "API token created",
@@ -105,6 +141,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
         response = TemplateResponse(request, "webshop/admin/token_created.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    def get_urls(self) -> list[URLPattern]:
+        created = path(
+            "created/<str:key>/",
+            self.admin_site.admin_view(self.created_view),
+            name="webshop_apitoken_created",
+        )
+        return [created, *super().get_urls()]
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.ModelForm[Any], change: bool) -> None:
         if change:

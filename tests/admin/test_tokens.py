@@ -43,7 +43,9 @@ def test_creating_a_token_shows_the_raw_value_exactly_once(superuser: User, shop
 
 def test_created_token_authenticates(superuser: User, shop: Shop, integration: object) -> None:
     client = login(superuser)
-    response = client.post(CHANGELIST + "add/", {"shop": str(shop.pk), "name": "", "scopes": ["shipments:push"]})
+    response = client.post(
+        CHANGELIST + "add/", {"shop": str(shop.pk), "name": "", "scopes": ["shipments:push"]}, follow=True
+    )
     raw = RAW_TOKEN.search(response.content.decode())
     assert raw is not None
     api = client.get(
@@ -56,7 +58,9 @@ def test_created_token_authenticates(superuser: User, shop: Shop, integration: o
 def test_the_raw_token_is_never_stored_in_a_session_or_a_message(superuser: User, shop: Shop) -> None:
     """Shown on the answer to the add only: nothing in the database keeps it, even if that page is never read."""
     client = login(superuser)
-    response = client.post(CHANGELIST + "add/", {"shop": str(shop.pk), "name": "erp", "scopes": ["shipments:push"]})
+    response = client.post(
+        CHANGELIST + "add/", {"shop": str(shop.pk), "name": "erp", "scopes": ["shipments:push"]}, follow=True
+    )
     raw = RAW_TOKEN.search(response.content.decode())
     assert raw is not None
     assert "no-store" in response["Cache-Control"]
@@ -64,6 +68,27 @@ def test_the_raw_token_is_never_stored_in_a_session_or_a_message(superuser: User
     for session in Session.objects.all():
         assert raw.group(0) not in str(session.get_decoded())
         assert raw.group(0) not in session.session_data
+
+
+def test_reloading_the_page_neither_shows_it_again_nor_makes_another_token(superuser: User, shop: Shop) -> None:
+    client = login(superuser)
+    posted = client.post(CHANGELIST + "add/", {"shop": str(shop.pk), "name": "erp", "scopes": ["shipments:push"]})
+    assert posted.status_code == 302  # post/redirect/get: a reload of the page is a GET
+    shown = client.get(posted["Location"])
+    assert len(RAW_TOKEN.findall(shown.content.decode())) == 1
+    again = client.get(posted["Location"], follow=True)
+    assert not RAW_TOKEN.search(again.content.decode())
+    assert "already shown once" in again.content.decode()
+    assert ApiToken.objects.count() == 1
+
+
+def test_another_staff_member_cannot_see_the_new_token(superuser: User, shop: Shop) -> None:
+    posted = login(superuser).post(
+        CHANGELIST + "add/", {"shop": str(shop.pk), "name": "erp", "scopes": ["shipments:push"]}
+    )
+    other = User.objects.create_superuser("other-admin", "other@example.com", "a-long-password-1")
+    page = login(other).get(posted["Location"], follow=True)
+    assert not RAW_TOKEN.search(page.content.decode())
 
 
 def test_scopes_must_be_known(superuser: User, shop: Shop) -> None:
