@@ -10,14 +10,18 @@ no secret. Nothing here logs a key or a value.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models
+
+logger = logging.getLogger(__name__)
 
 #: Fernet tokens are url-safe base64 that starts with version byte 0x80: "gAAAAA".
 TOKEN_PREFIX = "gAAAAA"  # noqa: S105 - a format marker, not a secret
@@ -99,9 +103,20 @@ class EncryptedTextField(models.TextField):
     description = "Text, encrypted at rest"
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        """The plain text; "" when no configured key decrypts it (logged), never an exception.
+
+        A value none of the keys can read (a key removed before rotating, a wrong key deployed) must not
+        take down every page and task that loads its row: it reads as "no secret", so the integration is
+        reported as lacking credentials until staff enter the secret again, and the stored value is kept.
+        """
         if value is None or value == "":
             return value
-        return decrypt(value)
+        try:
+            return decrypt(value)
+        except UndecryptableValue:
+            model = self.model._meta.label if hasattr(self, "model") else "?"
+            logger.error("%s.%s: a stored value cannot be decrypted with FIELD_ENCRYPTION_KEYS", model, self.name)
+            return ""
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
@@ -126,16 +141,38 @@ def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
     return found
 
 
-def rotate_all() -> int:
-    """Re-encrypt every stored encrypted value with the newest key; returns the number of rows rewritten.
+@dataclass(frozen=True)
+class Rotation:
+    rewritten: int
+    #: Values no configured key decrypts: left as they are, to be entered again (or the old key restored).
+    unreadable: int
 
-    Each value is read (decrypted with whichever key made it) and written back (encrypted with the first
-    key), row by row: secrets are few, and a row-by-row update never holds the table.
+
+def rotate_all() -> Rotation:
+    """Re-encrypt every stored encrypted value with the newest key, row by row; report what it could not read.
+
+    The stored values are read as they are in the database (not through the field, which reads an
+    unreadable value as ""), so an unreadable one is counted and left alone, never overwritten, and every
+    other row is still rotated.
     """
-    rewritten = 0
+    rewritten = unreadable = 0
     for model, names in encrypted_fields():
-        for row in model._default_manager.values("pk", *names).iterator():
-            values = {name: row[name] for name in names if row[name]}
-            if values:
-                rewritten += model._default_manager.filter(pk=row["pk"]).update(**values)
-    return rewritten
+        fields = {f.name: f.column for f in model._meta.concrete_fields}
+        quoted = ", ".join(connection.ops.quote_name(str(fields[name])) for name in names)
+        table = connection.ops.quote_name(model._meta.db_table)
+        pk = connection.ops.quote_name(str(fields[model._meta.pk.name if model._meta.pk else "id"]))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {pk}, {quoted} FROM {table}")  # noqa: S608 - names from the model
+            rows = cursor.fetchall()
+        for row_pk, *stored in rows:
+            plain: dict[str, str] = {}
+            for name, value in zip(names, stored, strict=True):
+                if not value:
+                    continue
+                try:
+                    plain[name] = decrypt(value)
+                except UndecryptableValue:
+                    unreadable += 1
+            if plain:
+                rewritten += model._default_manager.filter(pk=row_pk).update(**plain)
+    return Rotation(rewritten=rewritten, unreadable=unreadable)

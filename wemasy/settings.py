@@ -42,7 +42,8 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 
 # Keys that encrypt secrets at rest (wemasy/encryption.py): Fernet keys, newest first. Required in
 # production; `make run` (debug) generates one under var/ on first start.
-if env("FIELD_ENCRYPTION_KEYS", default=""):
+FIELD_ENCRYPTION_KEYS_FROM_ENVIRONMENT = bool(env("FIELD_ENCRYPTION_KEYS", default=""))
+if FIELD_ENCRYPTION_KEYS_FROM_ENVIRONMENT:
     FIELD_ENCRYPTION_KEYS = parse_keys(env("FIELD_ENCRYPTION_KEYS"))
 elif DEBUG:
     FIELD_ENCRYPTION_KEYS = [development_key(VAR_DIR)]

@@ -6,6 +6,7 @@ the column to text, encrypt the stored values in place, then switch the field to
 Reversing decrypts them again.
 """
 
+from django.conf import settings
 from django.db import migrations, models
 
 import wemasy.encryption
@@ -13,6 +14,14 @@ import wemasy.encryption
 
 def encrypt_secrets(apps, schema_editor):
     integrations = apps.get_model("sendcloud_integration", "SendcloudIntegration")
+    plain = [value for value in integrations.objects.values_list("secret_key", flat=True) if value]
+    if plain and not settings.FIELD_ENCRYPTION_KEYS_FROM_ENVIRONMENT and schema_editor.connection.vendor != "sqlite":
+        # A development key (generated under var/ in debug mode) must never encrypt a real database's
+        # secrets: lose var/ and they are gone.
+        raise RuntimeError(
+            "Set FIELD_ENCRYPTION_KEYS before migrating: this database holds Sendcloud secrets to encrypt, and "
+            "only the development key (var/field-encryption.key) is configured."
+        )
     for pk, value in integrations.objects.values_list("pk", "secret_key"):
         if value and not wemasy.encryption.is_encrypted(value):
             integrations.objects.filter(pk=pk).update(secret_key=wemasy.encryption.encrypt(value))

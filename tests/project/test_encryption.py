@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from sendcloud_integration.models import SendcloudIntegration
-from tests.factories import SendcloudIntegrationFactory
+from sendcloud_integration.integration.services import configure_sendcloud
+from sendcloud_integration.models import IntegrationProblem, SendcloudIntegration, integration_problem
+from tests.factories import SendcloudIntegrationFactory, ShopFactory
 from webshop.models import Shop
 from wemasy import encryption
 
@@ -58,11 +60,40 @@ def test_rotation_re_encrypts_with_the_newest_key(shop: Shop, settings: Any) -> 
 
 
 @pytest.mark.django_db
-def test_a_dropped_key_is_a_clear_error_not_garbage(shop: Shop, settings: Any) -> None:
+def test_a_dropped_key_reads_as_no_secret_and_can_be_repaired(
+    shop: Shop, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unreadable secret must not take every page and task down: the integration lacks credentials,
+    says so, and staff can enter the secret again."""
     integration = SendcloudIntegrationFactory(shop=shop, secret_key="sk-lost")
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key()]
-    with pytest.raises(encryption.UndecryptableValue, match="rotate_encryption_keys"):
-        SendcloudIntegration.objects.get(pk=integration.pk)
+
+    loaded = SendcloudIntegration.objects.get(pk=integration.pk)
+    assert loaded.secret_key == ""
+    assert integration_problem(loaded) is IntegrationProblem.NO_CREDENTIALS
+    assert "cannot be decrypted" in caplog.text
+    assert "sk-lost" not in caplog.text
+
+    with pytest.raises(CommandError, match="1 stored value"):
+        call_command("rotate_encryption_keys", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert stored(integration).startswith(encryption.TOKEN_PREFIX)  # left as it was, not overwritten
+
+    configure_sendcloud(shop=shop, public_key=loaded.public_key, secret_key="sk-new", integration_id=1)
+    assert SendcloudIntegration.objects.get(pk=integration.pk).secret_key == "sk-new"
+
+
+@pytest.mark.django_db
+def test_rotation_rotates_every_readable_row_even_past_an_unreadable_one(settings: Any) -> None:
+    old, new, lost = Fernet.generate_key(), Fernet.generate_key(), Fernet.generate_key()
+    settings.FIELD_ENCRYPTION_KEYS = [lost]
+    unreadable = SendcloudIntegrationFactory(shop=ShopFactory(slug="lost"), secret_key="sk-a")
+    settings.FIELD_ENCRYPTION_KEYS = [old]
+    readable = SendcloudIntegrationFactory(shop=ShopFactory(slug="kept"), secret_key="sk-b")
+    settings.FIELD_ENCRYPTION_KEYS = [new, old]
+    with pytest.raises(CommandError, match="1 stored value"):
+        call_command("rotate_encryption_keys", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    assert Fernet(new).decrypt(stored(readable).encode()) == b"sk-b"
+    assert Fernet(lost).decrypt(stored(unreadable).encode()) == b"sk-a"
 
 
 @pytest.mark.django_db(transaction=True)
