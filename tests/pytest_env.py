@@ -15,6 +15,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 # Every Redis key of this run carries its own prefix, and the suite deletes only those: the Redis it
 # is given may be shared (CI's is), and must never be flushed.
 os.environ.setdefault("CACHE_KEY_PREFIX", f"wemasy-test-{uuid.uuid4().hex[:10]}")
+os.environ.setdefault("SENDCLOUD_BUDGET_KEY_PREFIX", os.environ["CACHE_KEY_PREFIX"])
 # Each run gets its own var/ (file cache, budget files, media): two runs side by side must not
 # count each other's requests.
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="wemasy-tests-"))

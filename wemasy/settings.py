@@ -115,6 +115,9 @@ REDIS_URL: str = env("REDIS_URL")
 #: Every key the service writes to Redis (cache, rate limits, request budget) starts with this: two
 #: deployments (or test runs) can share one Redis without touching each other's keys.
 CACHE_KEY_PREFIX: str = env("CACHE_KEY_PREFIX", default="wemasy")
+#: The request budget belongs to a Sendcloud account, not to a deployment: deployments (test and live, say)
+#: that share an account and a Redis must share this prefix, or together they send twice the allowance.
+SENDCLOUD_BUDGET_KEY_PREFIX: str = env("SENDCLOUD_BUDGET_KEY_PREFIX", default="wemasy")
 #: Seconds a request waits for Redis, per connect and per reply, before giving up on it: the rate-limit
 #: cache (every /api request) and the one message a push sends after commit. Redis answers in well under
 #: a millisecond; a dead or hung one must cost a request a fraction of a second, not a web worker.

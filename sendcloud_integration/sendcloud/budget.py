@@ -100,7 +100,7 @@ class RedisStore:
         args: list[Any] = [f"{os.getpid()}-{time.monotonic_ns()}-{self._counter}", "1" if consume else "0"]
         for window in windows:
             args.extend([window.seconds, window.limit])
-        wait_ms = int(self._take(keys=[f"{settings.CACHE_KEY_PREFIX}:sendcloud-budget:{key}"], args=args))
+        wait_ms = int(self._take(keys=[f"{settings.SENDCLOUD_BUDGET_KEY_PREFIX}:sendcloud-budget:{key}"], args=args))
         return wait_ms / 1000
 
 

@@ -30,7 +30,7 @@ def test_without_configuration_the_header_is_ignored(settings: Any) -> None:
         (1, "203.0.113.9", "203.0.113.9"),
         (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # the left entry is the client's own (forgeable) claim
         (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
-        (2, "203.0.113.9", "203.0.113.9"),  # fewer hops than configured: the furthest one known
+        (2, "203.0.113.9", "10.0.0.5"),  # fewer hops than proxies: not through them all, so the peer counts
         (1, None, "10.0.0.5"),
     ],
 )

@@ -22,7 +22,7 @@ def redis_store() -> RedisStore:
     import redis
 
     url = os.environ["REDIS_URL"]
-    pattern = f"{settings.CACHE_KEY_PREFIX}:sendcloud-budget:*"
+    pattern = f"{settings.SENDCLOUD_BUDGET_KEY_PREFIX}:sendcloud-budget:*"
     redis.Redis.from_url(url).delete(*(redis.Redis.from_url(url).keys(pattern) or ["x"]))
     return RedisStore(url)
 

@@ -6,6 +6,8 @@ and bad-token clients would share one bucket; two settings tell the service wher
 
 - ``API_TRUSTED_PROXY_COUNT = N``: exactly N proxies sit in front and each appends the address it saw to
   ``X-Forwarded-For``; the client is the N-th address from the right (anything left of it may be forged).
+  Only safe when the service cannot be reached except through those proxies; otherwise prefer the
+  networks below, which also check who sent the header.
 - ``API_TRUSTED_PROXIES = <networks>``: the proxies' networks; the chain (``X-Forwarded-For`` then
   ``REMOTE_ADDR``) is read from the right, skipping trusted addresses, and the first other one is the
   client. A request whose ``REMOTE_ADDR`` is not trusted is taken as it is.
@@ -55,7 +57,9 @@ def client_ip(request: HttpRequest) -> str:
     if count:
         if not forwarded:
             return remote
-        return forwarded[-count] if len(forwarded) >= count else forwarded[0]
+        # Fewer hops than proxies configured: the request did not come through all of them, so nothing in
+        # the header can be trusted; the peer itself is counted.
+        return forwarded[-count] if len(forwarded) >= count else remote
     if not _trusted(remote, networks):
         return remote
     for address in reversed(forwarded):
