@@ -21,12 +21,14 @@ from django.utils import timezone
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
 from sendcloud_integration.models import (
+    IntegrationProblem,
     OrderShipment,
     PushBatch,
     PushChunk,
     SendcloudIntegration,
     ShipmentState,
     StartedBy,
+    integration_problem,
 )
 from sendcloud_integration.pipeline import dispatch
 from sendcloud_integration.push import lock_objects
@@ -98,15 +100,20 @@ class PushResult:
         return f"{orders} {verb} for SendCloud in {chunks}."
 
 
+#: Why a push cannot start, worded for the API client or the staff member who asked for it.
+REFUSALS = {
+    IntegrationProblem.MISSING: "This shop has no SendCloud integration configured.",
+    IntegrationProblem.INACTIVE: "This shop's SendCloud integration is inactive.",
+    IntegrationProblem.NO_CREDENTIALS: "This shop's SendCloud integration lacks API credentials.",
+}
+
+
 def ready_integration(shop: Shop) -> SendcloudIntegration:
     """The shop's integration if a push can use it, or ``IntegrationUnavailable`` saying why not."""
     integration = SendcloudIntegration.objects.filter(shop=shop).first()
-    if integration is None:
-        raise IntegrationUnavailable("This shop has no SendCloud integration configured.")
-    if not integration.is_active:
-        raise IntegrationUnavailable("This shop's SendCloud integration is inactive.")
-    if not integration.has_credentials:
-        raise IntegrationUnavailable("This shop's SendCloud integration lacks API credentials.")
+    problem = integration_problem(integration)
+    if problem is not None or integration is None:
+        raise IntegrationUnavailable(REFUSALS[problem or IntegrationProblem.MISSING])
     return integration
 
 

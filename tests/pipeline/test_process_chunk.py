@@ -355,3 +355,15 @@ def test_batch_api_hides_the_previous_error_of_a_requeued_order(shop: Shop, inte
     answer = batch_order_response(shipment, label_url_base="x")
     assert (answer["error"], answer["failed_phase"]) == ("old failure", "push")
     assert batch.pk
+
+
+def test_the_pipeline_sends_tasks_by_the_names_they_are_registered_under() -> None:
+    """Lower layers start tasks by name (they may not import ``tasks``): a renamed task must fail here."""
+    from celery import current_app
+
+    from sendcloud_integration import tasks
+    from sendcloud_integration.pipeline import dispatch
+
+    registered = {tasks.start_batch.name, tasks.process_chunk.name, tasks.finish_batch.name}
+    assert {dispatch.START_BATCH, dispatch.PROCESS_CHUNK, dispatch.FINISH_BATCH} == registered
+    assert registered <= set(current_app.tasks)

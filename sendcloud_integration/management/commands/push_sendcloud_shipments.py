@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from sendcloud_integration.exceptions import NoOrdersFound, PushRefused
-from sendcloud_integration.limits import MAX_BIGINT
+from sendcloud_integration.limits import MAX_BIGINT, MAX_ORDERS_PER_UPSERT
 from sendcloud_integration.push.selection import OrderSelection, SelectionError, StateFilter, select_order_ids
 from sendcloud_integration.push.services import Actor, PushResult, push_orders
 from sendcloud_integration.selectors.batches import FAILURES_SHOWN, first_failures, watch_batches
@@ -40,7 +40,7 @@ EXIT_TIMEOUT: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
 MAX_ORDER_ID: Final = MAX_BIGINT
-MAX_CHUNK_SIZE: Final = 100  # the Sendcloud v3 orders batch maximum
+MAX_CHUNK_SIZE: Final = MAX_ORDERS_PER_UPSERT  # the Sendcloud v3 orders batch maximum
 DEFAULT_POLL_SECONDS: Final = 2.0
 #: ``PushBatch.started_by_label`` holds 200 characters, "command " included.
 _ACTOR_DESCRIPTION_LENGTH: Final = 190

@@ -26,7 +26,7 @@ from sendcloud_integration.models import OrderShipment, ShipmentState
 from sendcloud_integration.pipeline.labels.resolve import adopt, look_up
 from sendcloud_integration.pipeline.labels.rows import fail, is_live, requeue, ship_with, shipping_code
 from sendcloud_integration.pipeline.labels.run import LabelRun, Skip
-from sendcloud_integration.pipeline.outcome import backoff_seconds
+from sendcloud_integration.pipeline.outcome import backoff_seconds, gave_up
 from sendcloud_integration.sendcloud import budget, payloads
 from sendcloud_integration.sendcloud.errors import AuthenticationError, Conflict, SendcloudError, TransientError
 from sendcloud_integration.sendcloud.shipping_data import shipping_data
@@ -156,7 +156,7 @@ def record(
         if order_id not in result.retryable:
             run.count_failed(fail([row], f"Sendcloud refused the label: {message}", clear_request=True))
         elif run.exhausted:
-            error = f"Gave up after {run.attempt} attempts; last error: {message}"
+            error = gave_up(run.attempt, message)
             run.count_failed(fail([row], error, clear_request=True))
         else:
             # Temporary (e.g. not visible yet after its push): Sendcloud made nothing, so ask again later.
@@ -229,7 +229,7 @@ def conflict(run: LabelRun, group: list[OrderShipment], exc: Conflict) -> list[O
             # The request was refused (4xx), so nothing was made for this order by it.
             requeue([row])
             if run.exhausted:
-                error = f"Gave up after {run.attempt} attempts; last error: {exc.message}"
+                error = gave_up(run.attempt, exc.message)
                 run.count_failed(fail([row], error))
             else:
                 run.failure(exc.message, backoff_seconds(run.attempt))
@@ -259,7 +259,7 @@ def transient_request(run: LabelRun, group: list[OrderShipment], exc: TransientE
     # Sendcloud did not act (429, connection refused, still processing): no label exists.
     requeue(group)
     if run.exhausted:
-        error = f"Gave up after {run.attempt} attempts; last error: {exc.message}"
+        error = gave_up(run.attempt, exc.message)
         run.count_failed(fail(group, error))
         return
     run.failure(exc.message, backoff_seconds(run.attempt, exc.retry_after))

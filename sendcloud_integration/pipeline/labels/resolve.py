@@ -17,6 +17,7 @@ from sendcloud_integration.models import OrderShipment, Phase, ShipmentState
 from sendcloud_integration.pipeline.labels.poll import apply
 from sendcloud_integration.pipeline.labels.rows import current, fail, is_live, requeue
 from sendcloud_integration.pipeline.labels.run import LabelRun, Skip
+from sendcloud_integration.pipeline.outcome import gave_up
 from sendcloud_integration.sendcloud.errors import NotFound
 from sendcloud_integration.sendcloud.types import ShipmentInfo
 
@@ -113,7 +114,7 @@ def forget(run: LabelRun, row: OrderShipment) -> bool:
     """No label exists for the row's earlier request: clear the evidence so it may be requested."""
     if not run.may_request or run.spent:
         reason = (
-            f"Gave up after {run.attempt - 1} attempts; last error: {run.last_error()}"
+            gave_up(run.attempt - 1, run.last_error())
             if run.may_request
             else "The label request was interrupted and its batch has ended"
         )

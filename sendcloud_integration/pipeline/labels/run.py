@@ -247,6 +247,8 @@ class LabelRun:
             return call()
         except AuthenticationError as exc:
             self.halt(exc)
+        except ValueError as exc:  # the client's own checks: an id from an answer that cannot be sent back
+            raise SendcloudError(f"Sendcloud cannot be asked about this label: {exc}") from exc
 
     def safe(self, row: OrderShipment, call: Callable[[], T], *, transient_is_pending: bool = False) -> T:
         """One GET about ``row`` within the SAFE budget. Raises ``Skip`` when it could not be used.
