@@ -11,6 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -235,3 +236,20 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def apply_order_id_limit(serializer: serializers.Serializer) -> None:
+    """Read ``PUSH_MAX_ORDER_IDS`` per request (tests and deployments change it) for the ``order_ids`` field."""
+    order_ids = cast(OrderIdListField, serializer.fields["order_ids"])
+    order_ids.max_length = settings.PUSH_MAX_ORDER_IDS
+    order_ids.validators = []
+
+
+class OrderIdsSerializer(serializers.Serializer):
+    """A body of ``order_ids`` alone, at most ``PUSH_MAX_ORDER_IDS`` of them (create-label, …)."""
+
+    order_ids = OrderIdListField(max_length=settings.PUSH_MAX_ORDER_IDS)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        apply_order_id_limit(self)

@@ -7,9 +7,8 @@ original API; ``update-order`` changes an order's shipping method, weight and pa
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -73,14 +72,8 @@ class CreateLabelsApi(ApiView):
 
     required_scope = Scope.SHIPMENTS_PUSH
 
-    class CreateLabelsRequestSerializer(serializers.Serializer):
-        order_ids = fields.OrderIdListField(max_length=settings.PUSH_MAX_ORDER_IDS)
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            order_ids = cast(fields.OrderIdListField, self.fields["order_ids"])
-            order_ids.max_length = settings.PUSH_MAX_ORDER_IDS
-            order_ids.validators = []
+    class CreateLabelsRequestSerializer(fields.OrderIdsSerializer):
+        pass
 
     @extend_schema(
         operation_id="create_sendcloud_labels",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 from django.conf import settings
 from django.http import FileResponse
@@ -57,15 +57,13 @@ class PushShipmentsApi(ApiView):
     required_scope = Scope.SHIPMENTS_PUSH
 
     class InputSerializer(serializers.Serializer):
+        # Declared in this order on purpose: the first 422 message names the first invalid field.
         create_label = fields.LaravelBooleanField()
         order_ids = fields.OrderIdListField(max_length=settings.PUSH_MAX_ORDER_IDS)
 
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            # The setting is read per request so that tests and deployments can change it.
-            order_ids = cast(fields.OrderIdListField, self.fields["order_ids"])
-            order_ids.max_length = settings.PUSH_MAX_ORDER_IDS
-            order_ids.validators = []
+            fields.apply_order_id_limit(self)
 
     @extend_schema(
         operation_id="push_sendcloud_shipments",
