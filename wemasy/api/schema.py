@@ -19,10 +19,25 @@ RETRY_AFTER_UNAVAILABLE = {
 }
 
 
+#: Every operation can answer 503 when its rate limit cannot be checked (wemasy/api/ratelimit.py).
+RATE_LIMIT_UNAVAILABLE = "The rate limit cannot be checked right now (its counters are unreachable); see Retry-After."
+
+
 def add_rate_limit_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
-            for code, response in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            unavailable = responses.get("503")
+            if unavailable is None:
+                responses["503"] = {
+                    "description": RATE_LIMIT_UNAVAILABLE,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            elif RATE_LIMIT_UNAVAILABLE not in unavailable.get("description", ""):
+                unavailable["description"] = (
+                    f"{unavailable.get('description', '')} Or: {RATE_LIMIT_UNAVAILABLE}".strip()
+                )
+            for code, response in responses.items():
                 headers = response.setdefault("headers", {})
                 headers.update(RATE_LIMIT_HEADERS)
                 if str(code) == "429":
