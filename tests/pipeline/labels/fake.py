@@ -16,6 +16,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,3 +344,16 @@ def no_waiting(settings: Any, tmp_path: Path) -> None:
     settings.SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS = 0
     settings.SENDCLOUD_RETRY_BASE_SECONDS = 0
     settings.SENDCLOUD_BUDGET_ENABLED = False
+
+
+def run_chunk_until_done(batch: Any, *, deadline_seconds: float, pause: float) -> None:
+    """Run chunk 1 of ``batch`` again and again, as the task's retries would, until it asks for no retry."""
+    from sendcloud_integration.pipeline import process
+
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        outcome = process.process_chunk(batch_id=batch.pk, chunk_number=1)
+        if outcome.retry_in is None:
+            return
+        time.sleep(min(outcome.retry_in, pause))
+    raise AssertionError("the chunk did not finish in time")

@@ -6,7 +6,6 @@ detector must stay at zero however the label requests fail.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -16,10 +15,10 @@ from pypdf import PdfReader
 
 from sendcloud_integration.models import BatchStatus, OrderShipment, PushBatch, SendcloudIntegration, ShipmentState
 from sendcloud_integration.pipeline import batches
-from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.push import services
 from sendcloud_sandbox import SandboxConfig, SandboxServer
 from tests.factories import OrderFactory
+from tests.pipeline.labels.fake import run_chunk_until_done
 from webshop.models import Shop
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +40,7 @@ def sandbox(settings: Any) -> Iterator[SandboxServer]:
 
 
 def run_until_done(batch: PushBatch, *, deadline_seconds: float = 60) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
-        if outcome.retry_in is None:
-            return
-        time.sleep(min(outcome.retry_in, 0.2))
-    raise AssertionError("the chunk did not finish in time")
+    run_chunk_until_done(batch, deadline_seconds=deadline_seconds, pause=0.2)
 
 
 def test_timeouts_after_commit_and_carrier_refusals_never_buy_a_second_label(

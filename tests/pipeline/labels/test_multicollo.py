@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +19,12 @@ import pytest
 from pypdf import PdfReader
 
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentParcel, ShipmentState
-from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.printing import batch_labels
 from sendcloud_integration.push import services
 from sendcloud_integration.shipping.catalogue import sync_catalogue
 from sendcloud_sandbox import SandboxConfig, SandboxServer
 from tests.factories import OrderFactory
+from tests.pipeline.labels.fake import run_chunk_until_done
 from webshop.models import Order, OrderParcel, Shop
 
 pytestmark = pytest.mark.django_db
@@ -49,13 +48,7 @@ def sandbox(settings: Any) -> Iterator[SandboxServer]:
 
 
 def run_until_done(batch: PushBatch, *, deadline_seconds: float = 30) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        outcome = processing.process_chunk(batch_id=batch.pk, chunk_number=1)
-        if outcome.retry_in is None:
-            return
-        time.sleep(min(outcome.retry_in, 0.1))
-    raise AssertionError("the chunk did not finish in time")
+    run_chunk_until_done(batch, deadline_seconds=deadline_seconds, pause=0.1)
 
 
 def parcels(order: Order, *weights: str | None) -> None:
