@@ -292,6 +292,11 @@ class OrderShipment(models.Model):
     tracking_url = models.URLField(max_length=500, blank=True)
     carrier = models.CharField(max_length=100, blank=True)
     label_file = models.FileField(upload_to="labels/%Y/%m/", blank=True)
+    customs_declaration = models.FileField(
+        upload_to="customs/%Y/%m/",
+        blank=True,
+        help_text="The carrier's customs declaration (PDF), for a parcel leaving the EU customs union.",
+    )
     label_requested_at = models.DateTimeField(
         null=True, blank=True, help_text="Set before a label is asked for: guards against a second label."
     )
