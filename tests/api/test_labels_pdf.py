@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
 from sendcloud_integration.push import services
-from tests.documents import content_of, dispatched, download  # noqa: F401 - dispatched is a fixture
+from tests.documents import content_of, download
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from webshop.models import Order, Shop
 
