@@ -127,9 +127,7 @@ def test_multi_page_labels_keep_all_their_pages(client_for: APIClient, shop: Sho
 def test_accept_pdf_is_honoured_and_errors_stay_json(client_for: APIClient, shop: Shop) -> None:
     order = OrderFactory(shop=shop)
     batch = start_batch(shop, [order])
-    assert_json_error(
-        download(client_for, batch, HTTP_ACCEPT="application/pdf"), 404, "This batch has no labels yet."
-    )
+    assert_json_error(download(client_for, batch, HTTP_ACCEPT="application/pdf"), 404, "This batch has no labels yet.")
     store_label(order)
     response = download(client_for, batch, HTTP_ACCEPT="application/pdf")
     assert response.status_code == 200
