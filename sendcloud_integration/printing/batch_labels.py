@@ -19,6 +19,7 @@ from sendcloud_integration.selectors.batches import batch_order_shipment
 
 logger = logging.getLogger(__name__)
 
+
 def label_storage() -> Storage:
     """Where ``OrderShipment.label_file`` keeps its files (the default storage unless configured)."""
     return cast(FileField, OrderShipment._meta.get_field("label_file")).storage
@@ -39,4 +40,3 @@ def order_label_pdf(*, batch: PushBatch, order_id: int) -> BinaryIO:
             f"The label of this order could not be read ({type(exc).__name__}). "
             "Re-push the order with labels to fetch it again."
         ) from exc
-

@@ -139,6 +139,7 @@ def test_labels_in_a_format_are_fetched_once(labelled_batch: PushBatch, sandbox:
     before = len(sandbox.request_log())
     second = build(labelled_batch, label_format="zpl", sort="carrier")  # another document, the same labels
     assert len(sandbox.request_log()) == before
+
     def labels(document: BatchDocument) -> list[str]:
         return re.findall(r"\^XA.*?\^XZ", stored(document).decode(), flags=re.DOTALL)
 
