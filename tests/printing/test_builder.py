@@ -175,3 +175,15 @@ def test_concurrent_requests_and_builds_make_one_document_once(shop: Shop, monke
     assert sorted(outcomes) == ["nothing to do", "nothing to do", "nothing to do", "ready"]
     document.refresh_from_db()
     assert document.status == DocumentStatus.READY
+
+
+def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
+    """``pipeline.dispatch`` sends it by name: the name must be the task's."""
+    import inspect
+
+    from celery import current_app
+
+    from sendcloud_integration.pipeline import dispatch as dispatching
+
+    assert tasks.build_batch_document.name in inspect.getsource(dispatching.build_batch_document)
+    assert tasks.build_batch_document.name in current_app.tasks
