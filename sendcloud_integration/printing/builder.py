@@ -51,7 +51,7 @@ from sendcloud_integration.pipeline.labels.download import (
     store_in_format,
 )
 from sendcloud_integration.printing.batch_labels import label_storage
-from sendcloud_integration.printing.documents import STALLED_AFTER
+from sendcloud_integration.printing.documents import stalled_after
 from sendcloud_integration.printing.pdfstream import StreamingPdfWriter
 from sendcloud_integration.printing.profiles import DocumentSpec
 from sendcloud_integration.selectors.documents import OrderLabels, batch_document_labels, variant_files
@@ -112,7 +112,7 @@ def _claim(document_id: int) -> tuple[BatchDocument, datetime] | None:
         )
         if document is None or document.status != DocumentStatus.BUILDING:
             return None
-        if document.heartbeat_at is not None and now - document.heartbeat_at <= STALLED_AFTER:
+        if document.heartbeat_at is not None and now - document.heartbeat_at <= stalled_after():
             return None  # a live build has it
         document.started_at = document.heartbeat_at = now
         document.labels_done = 0

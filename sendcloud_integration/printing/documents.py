@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,10 +31,6 @@ from sendcloud_integration.selectors.documents import has_labels, labels_fingerp
 
 logger = logging.getLogger(__name__)
 
-#: A build whose heartbeat is older than this is taken to be dead: the next request sends it again.
-STALLED_AFTER: Final = timedelta(seconds=120)
-#: A build not started this long after it was asked for is sent again (its message may be lost).
-UNSTARTED_AFTER: Final = timedelta(seconds=60)
 #: What ``Retry-After`` says while a batch is still making its labels.
 RETRY_WHILE_LABELLING: Final = 10
 
@@ -179,8 +176,16 @@ def _want_again(document: BatchDocument, *, source_key: str) -> None:
     )
 
 
+def stalled_after() -> timedelta:
+    """A build whose heartbeat is older than this is taken to be dead (``SENDCLOUD_DOCUMENT_STALLED_SECONDS``).
+
+    A build not started within half of it is sent again too: its message may have been lost with the broker.
+    """
+    return timedelta(seconds=settings.SENDCLOUD_DOCUMENT_STALLED_SECONDS)
+
+
 def _stalled(document: BatchDocument) -> bool:
     now = timezone.now()
     if document.started_at is None:
-        return now - document.requested_at > UNSTARTED_AFTER
-    return document.heartbeat_at is None or now - document.heartbeat_at > STALLED_AFTER
+        return now - document.requested_at > stalled_after() / 2
+    return document.heartbeat_at is None or now - document.heartbeat_at > stalled_after()

@@ -110,7 +110,7 @@ def test_a_stalled_build_is_sent_again(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         client_for.get(labels_url(batch.pk))
-    long_ago = timezone.now() - documents.STALLED_AFTER * 2
+    long_ago = timezone.now() - documents.stalled_after() * 2
     BatchDocument.objects.update(started_at=long_ago, heartbeat_at=long_ago)
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for.get(labels_url(batch.pk)).status_code == 202
