@@ -64,6 +64,10 @@ PROGRESS_EVERY: Final = 2.0
 COPY_BLOCK: Final = 256 * 1024
 
 
+#: A label of a document: its order's shipment id and the parcel's index among that order's labels.
+LabelKey = tuple[int, int]
+
+
 class Superseded(Exception):
     """The row no longer wants this build (labels changed, or another worker took a stalled build over)."""
 
@@ -126,7 +130,11 @@ def _build(document: BatchDocument, progress: _Progress) -> int:
     orders = batch_document_labels(batch=batch, sort=spec.sort)
     labels = sum(len(order.parcels) for order in orders)
     if spec.is_stored_label:
-        names = {id(parcel): parcel.pdf_name for order in orders for parcel in order.parcels}
+        names = {
+            (order.shipment_id, index): parcel.pdf_name
+            for order in orders
+            for index, parcel in enumerate(order.parcels)
+        }
         progress.start(total=labels)
     else:
         names = _labels_in_format(document, spec, orders, progress, labels)
@@ -149,21 +157,21 @@ def _labels_in_format(
 ) -> dict[int, str]:
     """The storage name of each parcel's label in the document's format, fetching those not kept yet."""
     have = variant_files(batch=document.batch, variant=spec.variant)
-    names: dict[int, str] = {}
-    wanted: list[tuple[int, WantedParcel]] = []
+    names: dict[LabelKey, str] = {}
+    wanted: list[tuple[LabelKey, WantedParcel]] = []
     for order in orders:
-        for parcel in order.parcels:
+        for index, parcel in enumerate(order.parcels):
             if parcel.parcel_pk is None:
                 raise LabelFormatUnavailable(
                     f"The label of order {order.order_number} was stored before labels were kept per parcel; "
                     f"only PDF A6 can be printed for it. Re-push it with labels to print it as {spec.describe()}."
                 )
             if parcel.parcel_pk in have:
-                names[id(parcel)] = have[parcel.parcel_pk]
+                names[(order.shipment_id, index)] = have[parcel.parcel_pk]
             else:
                 wanted.append(
                     (
-                        id(parcel),
+                        (order.shipment_id, index),
                         WantedParcel(
                             parcel_pk=parcel.parcel_pk,
                             parcel_id=parcel.parcel_id,
@@ -190,7 +198,7 @@ def _labels_in_format(
         extension={"pdf": "pdf", "zpl": "zpl", "png": "png"}[spec.label_format],
         name=spec.describe(),
     )
-    keys = {item.parcel_pk: key for key, item in wanted}
+    keys: dict[int, LabelKey] = {item.parcel_pk: key for key, item in wanted}
     storage = label_storage()
     for item, content in fetch_in_format(
         integration=integration, batch_id=document.batch_id, wanted=[item for _, item in wanted], fmt=fmt
@@ -203,7 +211,7 @@ def _labels_in_format(
 def _write(
     spec: DocumentSpec,
     orders: list[OrderLabels],
-    names: dict[int, str],
+    names: dict[LabelKey, str],
     output: _Hashing,
     storage: Storage,
     progress: _Progress,
@@ -211,8 +219,9 @@ def _write(
     if spec.label_format == LabelFormat.PDF:
         writer = StreamingPdfWriter(cast(BinaryIO, output))
         for order in orders:
-            for parcel in order.parcels:
-                with _opened(storage, names[id(parcel)], f"The label of order {order.order_number}") as handle:
+            for index in range(len(order.parcels)):
+                key = (order.shipment_id, index)
+                with _opened(storage, names[key], f"The label of order {order.order_number}") as handle:
                     writer.append(handle)
                 progress.advance()
             if order.customs_name:
@@ -223,9 +232,9 @@ def _write(
         writer.close()
     elif spec.label_format == LabelFormat.ZPL:
         for order in orders:
-            for parcel in order.parcels:
+            for index in range(len(order.parcels)):
                 what = f"The ZPL label of order {order.order_number}"
-                with _opened(storage, names[id(parcel)], what) as handle:
+                with _opened(storage, names[(order.shipment_id, index)], what) as handle:
                     found = zpl_labels(handle.read())
                 if not found:
                     raise LabelFileUnreadable(f"{what} holds no ^XA…^XZ label; no document was made.")
@@ -235,11 +244,12 @@ def _write(
         with zipfile.ZipFile(cast(IO[bytes], output), "w", compression=zipfile.ZIP_STORED) as archive:
             sequence = 0
             for order in orders:
-                for position, parcel in enumerate(order.parcels, start=1):
+                for index in range(len(order.parcels)):
                     sequence += 1
-                    entry = f"{sequence:05d}-{_safe(order.order_number)}-{position}.png"
+                    entry = f"{sequence:05d}-{_safe(order.order_number)}-{index + 1}.png"
                     what = f"The PNG label of order {order.order_number}"
-                    with _opened(storage, names[id(parcel)], what) as handle, archive.open(entry, "w") as target:
+                    key = (order.shipment_id, index)
+                    with _opened(storage, names[key], what) as handle, archive.open(entry, "w") as target:
                         head = handle.read(8)
                         if head != b"\x89PNG\r\n\x1a\n":
                             raise LabelFileUnreadable(f"{what} is not a PNG image; no document was made.")
