@@ -187,3 +187,18 @@ def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
 
     assert tasks.build_batch_document.name in inspect.getsource(dispatching.build_batch_document)
     assert tasks.build_batch_document.name in current_app.tasks
+
+
+def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -> None:
+    from sendcloud_integration.pipeline.labels.documents import split_zpl_labels
+    from sendcloud_integration.sendcloud.types import ParcelInfo
+
+    def parcel(tracking: str) -> ParcelInfo:
+        return ParcelInfo(tracking, "", "", tracking, "", "", "", [])
+
+    one, two = parcel("3S1"), parcel("3S2")
+    bundle = b"^XA^FD3S1^FS^XZ\n^xa^FD3S2^FS^xz"
+    assert split_zpl_labels(bundle, [one, two]) == [b"^XA^FD3S1^FS^XZ\n", b"^xa^FD3S2^FS^xz\n"]
+    assert split_zpl_labels(bundle, [two, one]) is None  # each label shows the other parcel's number
+    assert split_zpl_labels(bundle, [one]) is None  # not one label per parcel
+    assert split_zpl_labels(b"^XA^FDno number^FS^XZ^XA^XZ", [one, two]) is not None  # nothing contradicts

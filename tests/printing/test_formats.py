@@ -181,3 +181,41 @@ def test_a_label_missing_from_storage_fails_the_build_naming_the_order(labelled_
     assert state.document.status == DocumentStatus.FAILED
     assert state.document.error.startswith("The label of order A-3 could not be read")
     assert not state.document.file
+
+
+def test_a_format_sendcloud_will_not_serve_fails_the_build_naming_the_order(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bulk refused, then each single GET refused (a carrier whose label exists only in another format)."""
+    from sendcloud_integration.pipeline.labels import download
+    from sendcloud_integration.sendcloud.client import SendcloudV3Client
+    from sendcloud_integration.sendcloud.errors import NotFound, TransientError
+
+    def refused(*args: Any, **kwargs: Any) -> bytes:
+        raise NotFound("Document type requested is not available for the parcel.")
+
+    monkeypatch.setattr(SendcloudV3Client, "download_labels", refused)
+    monkeypatch.setattr(SendcloudV3Client, "download_label", refused)
+    state = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "failed"
+    state.document.refresh_from_db()
+    assert state.document.error == (
+        "Sendcloud did not serve the ZPL label of order A-1: Document type requested is not available for the parcel."
+    )
+    assert not ParcelLabelFile.objects.exists()
+
+    tries: list[int] = []
+
+    def busy(*args: Any, **kwargs: Any) -> bytes:
+        tries.append(1)
+        raise TransientError("Sendcloud answered 503.", outcome_uncertain=False)
+
+    monkeypatch.setattr(SendcloudV3Client, "download_label", busy)
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    state = documents.document_for(batch=labelled_batch, label_format="png")
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "failed"
+    state.document.refresh_from_db()
+    assert state.document.error.startswith("Sendcloud did not serve the PNG A6 300 dpi label of order A-1")
+    assert len(tries) == download.FORMAT_FETCH_ATTEMPTS
