@@ -41,7 +41,13 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from sendcloud_integration.exceptions import LabelFileUnreadable
-from sendcloud_integration.models import BatchDocument, DocumentStatus, LabelFormat, SendcloudIntegration
+from sendcloud_integration.models import (
+    BatchDocument,
+    DocumentStatus,
+    LabelFormat,
+    SendcloudIntegration,
+    integration_problem,
+)
 from sendcloud_integration.pipeline.labels.documents import zpl_labels
 from sendcloud_integration.pipeline.labels.download import (
     FetchFormat,
@@ -112,7 +118,10 @@ def _claim(document_id: int) -> tuple[BatchDocument, datetime] | None:
     now = timezone.now()
     with transaction.atomic():
         document = (
-            BatchDocument.objects.select_for_update().select_related("batch__shop").filter(pk=document_id).first()
+            BatchDocument.objects.select_for_update(of=("self",))
+            .select_related("batch__shop")
+            .filter(pk=document_id)
+            .first()
         )
         if document is None or document.status != DocumentStatus.BUILDING:
             return None
@@ -154,7 +163,7 @@ def _build(document: BatchDocument, progress: _Progress) -> int:
 
 def _labels_in_format(
     document: BatchDocument, spec: DocumentSpec, orders: list[OrderLabels], progress: _Progress, labels: int
-) -> dict[int, str]:
+) -> dict[LabelKey, str]:
     """The storage name of each parcel's label in the document's format, fetching those not kept yet."""
     have = variant_files(batch=document.batch, variant=spec.variant)
     names: dict[LabelKey, str] = {}
@@ -186,7 +195,7 @@ def _labels_in_format(
     if not wanted:
         return names
     integration = SendcloudIntegration.objects.filter(shop_id=document.batch.shop_id).first()
-    if integration is None or not integration.has_credentials:
+    if integration is None or integration_problem(integration) is not None:
         raise LabelFormatUnavailable(
             f"{spec.describe()} labels must be fetched from Sendcloud, and the shop has no usable integration."
         )
@@ -195,7 +204,7 @@ def _labels_in_format(
         paper_size=spec.paper_size,
         dpi=spec.dpi,
         variant=spec.variant,
-        extension={"pdf": "pdf", "zpl": "zpl", "png": "png"}[spec.label_format],
+        extension=spec.label_format,  # a label's own file: .pdf, .zpl, .png
         name=spec.describe(),
     )
     keys: dict[int, LabelKey] = {item.parcel_pk: key for key, item in wanted}
