@@ -271,13 +271,17 @@ class BatchLabelsApi(ApiView):
             OpenApiParameter("sort", OpenApiTypes.STR, enum=PrintSort.values, description="The order of the labels."),
         ],
         responses={
-            (200, "application/pdf"): OpenApiResponse(
-                OpenApiTypes.BINARY,
-                description=(
-                    "The document (application/pdf, application/zpl, or application/zip of PNGs) as an attachment "
-                    "named labels-<shop>-<date>-<batch>-<variant>-by-<sort>.<ext>, with ETag and Accept-Ranges."
-                ),
-            ),
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.BINARY,
+                    description=(
+                        "The document (application/pdf, application/zpl, or application/zip of PNGs) as an "
+                        "attachment named labels-<shop>-<date>-<batch>-<variant>-by-<sort>.<ext>, with ETag and "
+                        "Accept-Ranges."
+                    ),
+                )
+                for media_type in ("application/pdf", "application/zpl", "application/zip")
+            },
             202: OpenApiResponse(
                 DocumentPendingSerializer,
                 description="Being built (or labels still being made): Retry-After says when.",

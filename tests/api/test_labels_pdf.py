@@ -317,7 +317,7 @@ def test_schema_documents_both_endpoints(api_client: APIClient) -> None:
         assert "X-RateLimit-Limit" in operation["responses"]["200"]["headers"]
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         assert "application/json" in operation["responses"]["404"]["content"]
-    assert list(labels["responses"]["200"]["content"]) == ["application/pdf"]
+    assert list(labels["responses"]["200"]["content"]) == ["application/pdf", "application/zpl", "application/zip"]
     assert {"202", "206", "304", "409", "416"} <= set(labels["responses"])
     assert {p["name"] for p in detail["parameters"]} == {"batch_id", "page", "page_size", "state"}
     assert {p["name"] for p in labels["parameters"]} == {"batch_id", "order", "format", "paper_size", "dpi", "sort"}
