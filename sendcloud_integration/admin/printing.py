@@ -50,7 +50,7 @@ class PrintForm(forms.Form):
     format = forms.ChoiceField(choices=[("", "profile's"), *LabelFormat.choices], required=False)
     paper_size = forms.ChoiceField(choices=[("", "profile's"), *PaperSize.choices], required=False)
     dpi = forms.TypedChoiceField(
-        choices=[("", "profile's"), ("72", "72 (PDF)"), ("150", "150 (PNG)"), ("300", "300 (PNG)")],
+        choices=[("", "profile's"), ("72", "72 (PDF)"), ("150", "150 (PNG)"), ("300", "300 (PNG)"), ("203", "203 (ZPL)")],
         coerce=int,
         empty_value=None,
         required=False,
@@ -81,8 +81,9 @@ def download_url(batch: PushBatch, spec: DocumentSpec | None = None) -> str:
     url = reverse("admin:sendcloud_integration_pushbatch_labels", args=[batch.pk])
     if spec is None:
         return url
-    query: dict[str, str | int] = {"format": spec.label_format, "dpi": spec.dpi, "sort": spec.sort}
-    if spec.paper_size:
+    query: dict[str, str | int] = {"format": spec.label_format, "sort": spec.sort}
+    if spec.label_format != LabelFormat.ZPL:  # ZPL has neither: the carrier's 4x6 in label at its resolution
+        query["dpi"] = spec.dpi
         query["paper_size"] = spec.paper_size
     return f"{url}?{urlencode(query)}"
 

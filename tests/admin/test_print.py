@@ -49,7 +49,7 @@ def test_the_print_page_shows_the_profile_and_the_other_formats(superuser: User,
     html = login(superuser).get(print_url(batch)).content.decode()
     assert "ZPL · Carrier, then order number" in html
     assert f'href="{labels_url(batch)}">Download labels (ZPL)</a>' in html
-    assert "format=pdf&amp;dpi=72&amp;sort=carrier&amp;paper_size=A4" in html  # PDF A4, in the profile's order
+    assert "format=pdf&amp;sort=carrier&amp;dpi=72&amp;paper_size=A4" in html  # PDF A4, in the profile's order
     assert "PNG A6 300 dpi" in html
     assert "No document yet" in html
     assert "customs declaration" in html
@@ -84,6 +84,7 @@ def test_a_failed_build_shows_its_message_and_can_be_built_again(
     assert any("The label of order ORD-A could not be read" in str(m) for m in get_messages(response.wsgi_request))
     page = client.get(print_url(batch)).content.decode()
     assert "The label of order ORD-A could not be read" in page
+    assert 'value="Build again"' in page
     (tmp_path / "labels" / "ORD-A.pdf").write_bytes(label_pdf("ORD-A"))
     document = BatchDocument.objects.get(batch=batch)
     with django_capture_on_commit_callbacks(execute=True):
@@ -128,3 +129,19 @@ def test_the_printer_profile_form_refuses_what_sendcloud_does_not_serve(
         .status_code
         == 302
     )
+
+
+def test_every_other_format_link_asks_for_its_document(superuser: User, batch: Any) -> None:
+    """Each link of "Other formats" is a valid request: it starts a build, it is not refused."""
+    import re
+    from html import unescape
+
+    client = login(superuser)
+    html = client.get(print_url(batch)).content.decode()
+    links = [unescape(href) for href in re.findall(r'<li><a href="([^"]+)">', html)]
+    assert len(links) == 3  # PDF A4, ZPL, PNG A6 300 dpi (the profile's PDF A6 is the main button)
+    for link in links:
+        response = client.get(link)
+        assert response.status_code == 302
+        assert {m.level_tag for m in get_messages(response.wsgi_request)} == {"info"}  # "being built", no error
+    assert sorted(BatchDocument.objects.values_list("variant", flat=True)) == ["pdf-A4", "png-A6-300", "zpl"]
