@@ -50,7 +50,13 @@ class PrintForm(forms.Form):
     format = forms.ChoiceField(choices=[("", "profile's"), *LabelFormat.choices], required=False)
     paper_size = forms.ChoiceField(choices=[("", "profile's"), *PaperSize.choices], required=False)
     dpi = forms.TypedChoiceField(
-        choices=[("", "profile's"), ("72", "72 (PDF)"), ("150", "150 (PNG)"), ("300", "300 (PNG)"), ("203", "203 (ZPL)")],
+        choices=[
+            ("", "profile's"),
+            ("72", "72 (PDF)"),
+            ("150", "150 (PNG)"),
+            ("300", "300 (PNG)"),
+            ("203", "203 (ZPL)"),
+        ],
         coerce=int,
         empty_value=None,
         required=False,
