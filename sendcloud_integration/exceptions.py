@@ -67,3 +67,11 @@ class SendcloudUnavailable(ApplicationError):
     """
 
     http_status = 503
+
+
+class DocumentBuildFailed(LabelsUnavailable):
+    """The batch document's last build failed (a label missing from storage, a format Sendcloud would not
+    serve); the message says which order and why. It is built again when the batch's labels change, or
+    when staff ask for it again on the batch's Print page."""
+
+    http_status = 409

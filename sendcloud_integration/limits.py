@@ -25,3 +25,9 @@ MAX_PARCELS_PER_SHIPMENT: Final = 50
 PAPER_SIZES: Final = frozenset({"A4", "A5", "A6"})
 #: The largest id PostgreSQL's ``bigint`` (and so a ``PositiveBigIntegerField``) holds on every backend.
 MAX_BIGINT: Final = 2**63 - 1
+#: The label formats of the parcel-documents endpoints, by the media type sent as ``Accept`` (v3/parcel-documents).
+LABEL_MEDIA_TYPES: Final = {"pdf": "application/pdf", "zpl": "application/zpl", "png": "image/png"}
+#: The ``dpi`` each format takes (spec: v3/parcel-documents, the dpi table). ZPL's resolution is the carrier's.
+LABEL_DPIS: Final = {"pdf": frozenset({72}), "png": frozenset({150, 300}), "zpl": frozenset({203})}
+#: The resolution a format has when none is asked for: the spec's defaults (ZPL: what most carriers print).
+DEFAULT_LABEL_DPI: Final = {"pdf": 72, "png": 300, "zpl": 203}

@@ -361,3 +361,107 @@ class SendcloudApiCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status_code or 'no answer'}"
+
+
+# --- printing: printer profiles, labels per format, batch documents (sendcloud_integration/printing/) -----------
+
+
+class LabelFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    ZPL = "zpl", "ZPL (thermal printers)"
+    PNG = "png", "PNG images (a zip)"
+
+
+class PaperSize(models.TextChoices):
+    A6 = "A6", "A6 (a label's own size, 4x6 in printers)"
+    A5 = "A5", "A5"
+    A4 = "A4", "A4 sheets"
+
+
+class PrintSort(models.TextChoices):
+    ORDER_NUMBER = "order_number", "Order number"
+    CARRIER = "carrier", "Carrier, then order number"
+    FIRST_SKU = "first_sku", "First SKU (pick order), then order number"
+
+
+class PrinterProfile(models.Model):
+    """How a shop's warehouse prints: the default of every batch document (``printing/profiles.py``).
+
+    ``dpi`` empty means the format's own default (PDF 72, PNG 300; ZPL's is the carrier's). ZPL ignores the
+    paper size: a ZPL label is the carrier's, for a 4x6 in thermal printer.
+    """
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="printer_profile")
+    label_format = models.CharField(max_length=8, choices=LabelFormat.choices, default=LabelFormat.PDF)
+    paper_size = models.CharField(max_length=4, choices=PaperSize.choices, default=PaperSize.A6)
+    dpi = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty: the format's default (PDF 72, PNG 300). PNG takes 150 or 300."
+    )
+    sort = models.CharField(max_length=16, choices=PrintSort.choices, default=PrintSort.ORDER_NUMBER)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Printer profile of {self.shop}"
+
+
+class ParcelLabelFile(models.Model):
+    """A parcel's label in a format other than the PDF A6 of ``ShipmentParcel.label_file``, fetched once.
+
+    ``variant`` names format, paper size and resolution (``zpl``, ``pdf-A4``, ``png-A6-300``). A parcel's
+    rows go with it: a new label (new parcel rows) means every other format is fetched again.
+    """
+
+    parcel = models.ForeignKey(ShipmentParcel, on_delete=models.CASCADE, related_name="label_files")
+    variant = models.CharField(max_length=32)
+    file = models.FileField(upload_to="labels/%Y/%m/", max_length=200)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("parcel", "variant"), name="parcel_label_variant_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.variant} label of parcel {self.parcel_id}"
+
+
+class DocumentStatus(models.TextChoices):
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class BatchDocument(models.Model):
+    """A batch's labels as one stored file in one variant and order, built once by a task (``printing/builder.py``).
+
+    ``source_key`` fingerprints the labels it was built from: when a label of the batch changes, the
+    next request finds the key changed and the document is built again. ``build_token`` names the build
+    that may write the result; a newer request replaces it, and the older build's result is dropped.
+    """
+
+    batch = models.ForeignKey(PushBatch, on_delete=models.CASCADE, related_name="documents")
+    variant = models.CharField(max_length=32)
+    label_format = models.CharField(max_length=8, choices=LabelFormat.choices)
+    paper_size = models.CharField(max_length=4, blank=True)
+    dpi = models.PositiveSmallIntegerField()
+    sort = models.CharField(max_length=16, choices=PrintSort.choices)
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.BUILDING)
+    source_key = models.CharField(max_length=64)
+    build_token = models.UUIDField(default=uuid.uuid4)
+    file = models.FileField(upload_to="documents/%Y/%m/", max_length=300, blank=True)
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the stored file (the ETag).")
+    size = models.PositiveBigIntegerField(default=0)
+    labels_total = models.PositiveIntegerField(default=0)
+    labels_done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("batch", "variant", "sort")
+        constraints = [
+            models.UniqueConstraint(fields=("batch", "variant", "sort"), name="batch_document_unique_per_variant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant} labels of batch {self.batch_id} by {self.sort} ({self.status})"

@@ -18,6 +18,8 @@ from celery import Task, shared_task
 from sendcloud_integration.models import PushBatch
 from sendcloud_integration.pipeline import batches, dispatch, process
 from sendcloud_integration.pipeline import sweep as sweeping
+from sendcloud_integration.printing import builder as document_builder
+from sendcloud_integration.printing import documents as batch_documents
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,28 @@ def finish_batch(batch_id: str) -> dict[str, Any]:
     except PushBatch.DoesNotExist:
         logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
         return {"status": "deleted"}
+    _start_default_document(batch.pk)
     return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
+
+
+def _start_default_document(batch_id: uuid.UUID) -> None:
+    """A finished batch with labels gets its shop's default document built at once (``printing.documents``).
+
+    Never fails the callback: a document not started now is started by the first request for it.
+    """
+    try:
+        batch_documents.build_default_document(batch_id=batch_id)
+    except Exception:
+        logger.exception("finish_batch: batch=%s default document not started; the first download starts it", batch_id)
 
 
 @shared_task(**TASK_OPTIONS)
 def sweep() -> dict[str, int]:
     """Periodic (beat): resume abandoned chunks, finish batches whose callback never came."""
     return sweeping.sweep().as_dict()
+
+
+@shared_task(**TASK_OPTIONS)
+def build_batch_document(document_id: int) -> dict[str, object]:
+    """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``)."""
+    return document_builder.build_document(document_id=document_id).as_dict()

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from sendcloud_integration.models import SendcloudIntegration
+from tests.documents import dispatched  # noqa: F401 - a fixture for every test module
 from tests.factories import SendcloudIntegrationFactory, ShopFactory, issue_token
 from tests.redis_server import own_redis  # noqa: F401 - a fixture for every test module
 from webshop.models import Shop

@@ -230,6 +230,8 @@ SENDCLOUD_LABEL_POLL_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_SECONDS", 
 SENDCLOUD_LABEL_POLL_MAX_SECONDS: float = env.float("SENDCLOUD_LABEL_POLL_MAX_SECONDS", default=30.0)
 SENDCLOUD_LABEL_MAX_WAIT_SECONDS: float = env.float("SENDCLOUD_LABEL_MAX_WAIT_SECONDS", default=900.0)
 SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS: float = env.float("SENDCLOUD_LABEL_LOOKUP_GRACE_SECONDS", default=60.0)
+#: A batch document's build whose heartbeat is older than this is taken to be dead: the next request sends it again.
+SENDCLOUD_DOCUMENT_STALLED_SECONDS: float = env.float("SENDCLOUD_DOCUMENT_STALLED_SECONDS", default=120.0)
 # The shipping-method catalogue (sendcloud_integration/shipping/): read again from Sendcloud when older than
 # this, one POST /v3/shipping-options per destination country below, from SENDCLOUD_SHIPPING_FROM_COUNTRY.
 SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS: int = env.int("SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS", default=86400)

@@ -11,7 +11,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from sendcloud_integration.admin import repush
+from sendcloud_integration.admin import printing, repush
 from sendcloud_integration.admin import views as admin_views
 from sendcloud_integration.admin.display import (
     BATCH_TONES,
@@ -135,9 +135,14 @@ class PushBatchAdmin(admin.ModelAdmin):
                 name="sendcloud_integration_repush_result",
             ),
             path(
-                "<uuid:object_id>/labels.pdf",
-                site.admin_view(admin_views.batch_labels_view(self)),
+                "<uuid:object_id>/labels/",
+                site.admin_view(printing.labels_view(self)),
                 name="sendcloud_integration_pushbatch_labels",
+            ),
+            path(
+                "<uuid:object_id>/print/",
+                site.admin_view(printing.print_view(self)),
+                name="sendcloud_integration_pushbatch_print",
             ),
             *super().get_urls(),
         ]
@@ -233,5 +238,8 @@ class PushBatchAdmin(admin.ModelAdmin):
     def labels(self, batch: PushBatch) -> str:
         if not batch.create_label:
             return "No labels were asked for in this batch."
-        url = reverse("admin:sendcloud_integration_pushbatch_labels", args=[batch.pk])
-        return format_html('<a class="button" href="{}">Download all labels (PDF)</a>', url)
+        return format_html(
+            '<a class="button" href="{}">Download all labels</a> <a class="button" href="{}">Print…</a>',
+            printing.download_url(batch),
+            printing.print_url(batch),
+        )

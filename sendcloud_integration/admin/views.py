@@ -1,5 +1,5 @@
-"""The custom staff views behind the admin: the connection check, the dashboard and its progress feed,
-and the merged labels of a batch (the re-push flow is in ``repush``).
+"""The custom staff views behind the admin: the connection check, the dashboard and its progress feed
+(the re-push flow is in ``repush``, a batch's Print page and documents in ``printing``).
 
 Like the API views, these only translate. The URLs are added by the model admins (``get_urls``) and
 wrapped in ``admin_site.admin_view``, which requires an active staff user; each view then checks the
@@ -17,19 +17,15 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.http.response import HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from sendcloud_integration.admin.display import show_error
 from sendcloud_integration.integration.services import CheckOutcome, verify_connection
 from sendcloud_integration.models import PushBatch, SendcloudIntegration, ShipmentState
-from sendcloud_integration.printing import batch_labels
 from sendcloud_integration.selectors import dashboard
 from webshop.models import Shop
-from wemasy.errors import ApplicationError
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -133,33 +129,5 @@ def dashboard_progress_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[Htt
                 continue
         progress = dashboard.batches_progress(ids) if ids else []
         return JsonResponse({"batches": [p.as_json() for p in progress]})
-
-    return view
-
-
-# --- merged labels ----------------------------------------------------------------------------------------
-
-
-def batch_labels_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest, str], HttpResponseBase]:
-    """All labels of a batch as one PDF, for staff: the API's document (``printing.batch_labels``).
-
-    The API route serves the same PDF but only to the shop's Bearer tokens, so staff get their own
-    door. A batch without labels, or with a label that cannot be read, sends staff back to the batch
-    with the service's message.
-    """
-
-    @require_GET
-    def view(request: HttpRequest, object_id: str) -> HttpResponseBase:
-        batch = object_or_404(model_admin, request, object_id)
-        if not model_admin.has_view_permission(request, batch):
-            raise PermissionDenied
-        try:
-            document = batch_labels.batch_labels_pdf(batch=batch)
-        except ApplicationError as exc:
-            show_error(request, exc)
-            return HttpResponseRedirect(reverse("admin:sendcloud_integration_pushbatch_change", args=[batch.pk]))
-        return FileResponse(
-            document, as_attachment=True, filename=f"labels-{batch.pk}.pdf", content_type="application/pdf"
-        )
 
     return view

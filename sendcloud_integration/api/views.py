@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from sendcloud_integration.api import fields
+from sendcloud_integration.api.documents import DocumentPendingSerializer, pending_body
 from sendcloud_integration.api.serializers import (
     BatchDetailResponseSerializer,
     ErrorSerializer,
@@ -30,8 +32,8 @@ from sendcloud_integration.api.serializers import (
     orders_page_response,
     push_response,
 )
-from sendcloud_integration.models import PushBatch, ShipmentState
-from sendcloud_integration.printing import batch_labels
+from sendcloud_integration.models import LabelFormat, PaperSize, PrintSort, PushBatch, ShipmentState
+from sendcloud_integration.printing import batch_labels, documents, responses
 from sendcloud_integration.push.services import Actor, push_orders
 from sendcloud_integration.selectors import batches as selectors
 from webshop.models import ApiToken, Scope
@@ -204,6 +206,10 @@ class BatchDetailApi(ApiView):
         return replace_query_param(url, "page", page)
 
 
+#: A choice parameter's message, in the API's Laravel style (``:attribute`` is filled in by the handler).
+_CHOICE_ERRORS: dict[str, Any] = {"invalid_choice": "The selected :attribute is invalid."}
+
+
 class ErrorsAsJsonNegotiation(BaseContentNegotiation):
     """Answers of the labels endpoint that go through DRF — its errors — are JSON, whatever ``Accept`` says.
 
@@ -222,11 +228,15 @@ class ErrorsAsJsonNegotiation(BaseContentNegotiation):
 
 
 class BatchLabelsApi(ApiView):
-    """``GET …/shipments/batches/{id}/labels``: every label of the batch in one PDF, by order number.
+    """``GET …/shipments/batches/{id}/labels``: the batch's labels as one stored document, streamed.
 
-    ``?order=<order id>`` gives one order's label: the stored file as it is, no merge. Both come from
-    ``printing.batch_labels``, which the admin's download uses too; a stored label that cannot be read
-    is a 409 naming the order, never a PDF silently short of a label.
+    The document (PDF, ZPL or a zip of PNGs, in the shop's printer profile unless ``format``, ``paper_size``,
+    ``dpi`` or ``sort`` say otherwise) is built once by a worker (``printing``); this endpoint never builds
+    it. Ready: ``200`` streamed (``ETag``, ``Range``, ``Content-Disposition``; see ``printing.responses``).
+    Being built, or the batch still making labels: ``202`` with ``Retry-After`` and the progress. A build
+    that failed (a label missing from storage, a format Sendcloud would not serve) is a 409 naming the order.
+
+    ``?order=<order id>`` gives one order's label: the stored PDF as it is, no merge.
     """
 
     required_scope = Scope.SHIPMENTS_PUSH
@@ -234,46 +244,85 @@ class BatchLabelsApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         order = QueryIntegerField(min_value=1, max_value=fields.MAX_ORDER_ID, required=False)
+        format = serializers.ChoiceField(choices=LabelFormat.values, required=False, error_messages=_CHOICE_ERRORS)
+        paper_size = serializers.ChoiceField(choices=PaperSize.values, required=False, error_messages=_CHOICE_ERRORS)
+        dpi = QueryIntegerField(min_value=1, max_value=600, required=False)
+        sort = serializers.ChoiceField(choices=PrintSort.values, required=False, error_messages=_CHOICE_ERRORS)
 
     @extend_schema(
         operation_id="get_sendcloud_push_batch_labels",
-        summary="All labels of a push batch as one PDF",
+        summary="All labels of a push batch as one stored document (PDF, ZPL, or a zip of PNGs)",
         description=(
-            "Every label of the batch merged into one PDF, in order-number order, as an attachment. "
-            "With ?order=<order id>, only that order's label. 404 while the batch has no label yet."
+            "The batch's labels as one document, one label per parcel, built once by a worker and streamed. "
+            "Defaults come from the shop's printer profile (PDF on A6 by order number without one). "
+            "202 with Retry-After while the document is being built or the batch is still making labels. "
+            "Supports If-None-Match (304) and Range (206, 416). With ?order=<order id>, only that order's PDF."
         ),
         parameters=[
             BATCH_ID_PARAMETER,
-            OpenApiParameter("order", OpenApiTypes.INT, description="Only this order's label."),
+            OpenApiParameter("order", OpenApiTypes.INT, description="Only this order's label (its PDF)."),
+            OpenApiParameter("format", OpenApiTypes.STR, enum=LabelFormat.values, description="pdf, zpl or png."),
+            OpenApiParameter(
+                "paper_size", OpenApiTypes.STR, enum=PaperSize.values, description="A4, A5 or A6 (not for ZPL)."
+            ),
+            OpenApiParameter(
+                "dpi", OpenApiTypes.INT, description="PDF: 72. PNG: 150 or 300. ZPL: 203 (the carrier's)."
+            ),
+            OpenApiParameter("sort", OpenApiTypes.STR, enum=PrintSort.values, description="The order of the labels."),
         ],
         responses={
-            (200, "application/pdf"): OpenApiResponse(
-                OpenApiTypes.BINARY,
-                description=(
-                    "The labels as one PDF, in order-number order, as an attachment "
-                    '(Content-Disposition: attachment; filename="labels-<batch id>.pdf").'
-                ),
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.BINARY,
+                    description=(
+                        "The document (application/pdf, application/zpl, or application/zip of PNGs) as an "
+                        "attachment named labels-<shop>-<date>-<batch>-<variant>-by-<sort>.<ext>, with ETag and "
+                        "Accept-Ranges."
+                    ),
+                )
+                for media_type in ("application/pdf", "application/zpl", "application/zip")
+            },
+            202: OpenApiResponse(
+                DocumentPendingSerializer,
+                description="Being built (or labels still being made): Retry-After says when.",
             ),
+            206: OpenApiResponse(OpenApiTypes.BINARY, description="The requested byte range, with Content-Range."),
+            304: OpenApiResponse(description="If-None-Match names the current ETag."),
+            416: OpenApiResponse(description="The Range starts past the end (Content-Range: bytes */<size>)."),
             **READ_ERROR_RESPONSES,
             404: OpenApiResponse(
                 ErrorSerializer, description="No such batch, no labels yet, or no such order (label) in this batch."
             ),
             409: OpenApiResponse(
-                ErrorSerializer, description="A stored label is missing or unreadable: no PDF short of a label."
+                ErrorSerializer,
+                description="The build failed (a label missing from storage...): the message names the order.",
             ),
         },
     )
-    def get(self, request: Request, batch_id: str) -> FileResponse:
+    def get(self, request: Request, batch_id: str) -> HttpResponseBase:
         batch = shop_batch_or_404(request, batch_id)
         serializer = self.InputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        order_id: int | None = serializer.validated_data.get("order")
+        data = serializer.validated_data
+        order_id: int | None = data.get("order")
         if order_id is not None:
             handle = batch_labels.order_label_pdf(batch=batch, order_id=order_id)
             return self._pdf_response(handle, filename=f"label-{batch.pk}-{order_id}.pdf")
-        return self._pdf_response(batch_labels.batch_labels_pdf(batch=batch), filename=f"labels-{batch.pk}.pdf")
+        overrides = {
+            "label_format": data.get("format"),
+            "paper_size": data.get("paper_size"),
+            "dpi": data.get("dpi"),
+            "sort": data.get("sort"),
+        }
+        state = documents.document_for(batch=batch, **overrides)
+        if state.availability is documents.Availability.READY and state.document is not None:
+            served = responses.document_response(request, state.document, state.spec)
+            if served is not None:
+                return served
+            state = documents.document_for(batch=batch, **overrides)
+        return Response(pending_body(state), status=202, headers={"Retry-After": str(state.retry_after)})
 
     @staticmethod
-    def _pdf_response(handle: BinaryIO, *, filename: str) -> FileResponse:
+    def _pdf_response(handle: BinaryIO, *, filename: str) -> FileResponse:  # one order's label
         # The filename holds only a uuid and digits, so Django writes it as plain filename="…".
         return FileResponse(handle, content_type="application/pdf", as_attachment=True, filename=filename)

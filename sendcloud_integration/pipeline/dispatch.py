@@ -100,3 +100,13 @@ def dispatch_batch(batch_id: uuid.UUID, chunk_numbers: Sequence[int] | None = No
     header = group(signature(PROCESS_CHUNK, args=(str(batch_id), number), immutable=True) for number in numbers)
     chord(header, signature(FINISH_BATCH, args=(str(batch_id),), immutable=True)).apply_async()
     logger.info("dispatched batch=%s chunks=%s", batch_id, numbers)
+
+
+def build_batch_document(document_id: int) -> None:
+    """Send the build of one stored batch document (``printing.builder``) to a worker.
+
+    Called on commit by ``printing.documents`` once the document's row says it is wanted; the row is the
+    truth, so a message lost with the broker is sent again by the next request for the document.
+    """
+    signature("sendcloud_integration.tasks.build_batch_document", args=(document_id,), immutable=True).apply_async()
+    logger.info("dispatched the build of batch document=%s", document_id)

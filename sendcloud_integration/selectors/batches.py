@@ -222,19 +222,6 @@ def batch_detail(*, batch: PushBatch, state: str | None, page: int, page_size: i
     return BatchDetail(progress=progress, count=count, shipments=shipments)
 
 
-def batch_label_files(*, batch: PushBatch) -> list[tuple[str, str]]:
-    """``(order number, storage name)`` of the batch's label files, in order-number order (the print order).
-
-    Names only: the files are opened one at a time by whoever merges them.
-    """
-    return list(
-        OrderShipment.objects.filter(batch=batch)
-        .exclude(label_file="")
-        .order_by("order__order_number", "order_id")
-        .values_list("order__order_number", "label_file")
-    )
-
-
 def batch_order_shipment(*, batch: PushBatch, order_id: int) -> OrderShipment | None:
     """The shipment of one order of the batch, or None when that order is not (or no longer) in it."""
     return OrderShipment.objects.filter(batch=batch, order_id=order_id).only("pk", "label_file", "order_id").first()

@@ -92,6 +92,21 @@ def shared_session() -> requests.Session:
     return session
 
 
+#: How an error names each document media type the client asks for.
+DOCUMENT_NAMES: Final = {"application/pdf": "a PDF", "application/zpl": "a ZPL label", "image/png": "a PNG image"}
+
+
+def looks_like(media_type: str, content: bytes) -> bool:
+    """Whether ``content`` starts as a document of ``media_type`` does: a PDF header, ZPL's ``^XA``, a PNG signature."""
+    if media_type == "application/pdf":
+        return content.startswith(b"%PDF")
+    if media_type == "application/zpl":
+        return content.lstrip()[:3].upper() == b"^XA"
+    if media_type == "image/png":
+        return content.startswith(b"\x89PNG\r\n\x1a\n")
+    return False
+
+
 def decimal_to_number(value: Decimal) -> float:
     """A Decimal as the float whose JSON text is exactly the decimal's digits.
 
@@ -270,6 +285,7 @@ class Transport:
         paged: bool = False,
         not_found_is_transient: bool = False,
         orders_batch_size: int | None = None,
+        document: str | None = None,
     ) -> T:
         """One HTTP attempt: send it, turn the answer into ``parse(body)`` or a typed error, record it once.
 
@@ -278,9 +294,14 @@ class Transport:
         repeated, OpenAPI's default for query arrays. A 2xx that cannot be decoded or parsed is transient —
         and uncertain for unsafe methods, because Sendcloud did answer 2xx. The check happens before the call
         is recorded, so the call log shows the malformed answer as an error.
+
+        ``document`` asks for a document in that media type (``application/pdf``, ``application/zpl``,
+        ``image/png``) with ``Accept`` and checks the answer is one (``pdf=True`` is ``document="application/pdf"``).
         """
         unsafe = method in UNSAFE_METHODS
-        headers = {"Accept": "application/pdf" if pdf else "application/json", "User-Agent": "wemasy-sendcloud/1"}
+        if pdf and document is None:
+            document = "application/pdf"
+        headers = {"Accept": document or "application/json", "User-Agent": "wemasy-sendcloud/1"}
         data = None
         if body is not None:
             data = encode_json(body)
@@ -333,7 +354,7 @@ class Transport:
                 not_found_is_transient=not_found_is_transient,
                 orders_batch_size=orders_batch_size,
             )
-            result = self._parse(method, path, response, parse, pdf=pdf, paged=paged)
+            result = self._parse(method, path, response, parse, document=document, paged=paged)
         except SendcloudError as exc:
             self._record(CallRecord(method, path, response.status_code, duration, excerpt(exc.message)))
             raise
@@ -341,13 +362,20 @@ class Transport:
         return result
 
     def _parse(
-        self, method: str, path: str, response: requests.Response, parse: Callable[[Any], T], *, pdf: bool, paged: bool
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        parse: Callable[[Any], T],
+        *,
+        document: str | None,
+        paged: bool,
     ) -> T:
         status = response.status_code
-        if pdf:
-            if not response.content.startswith(b"%PDF"):
+        if document is not None:
+            if not looks_like(document, response.content):
                 raise TransientError(
-                    f"Sendcloud answered {method} {path} with {status} but not with a PDF.",
+                    f"Sendcloud answered {method} {path} with {status} but not with {DOCUMENT_NAMES[document]}.",
                     status_code=status,
                     outcome_uncertain=False,
                 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from sendcloud_sandbox.documents import (
     BULK_DOCUMENT_TYPES,
     DOCUMENT_TYPES,
+    DPI_CHOICES,
+    VALID_DPI,
     LabelData,
     choose_format,
     render_label,
@@ -71,10 +73,12 @@ def get_parcel_document(ctx: HandlerContext) -> Response:
     mime = choose_format(ctx.request.headers.get("accept"))
     if mime is None:
         raise ApiError.single(406, "not_acceptable", "Could not satisfy the request Accept header.")
+    paper_size = _paper_size(ctx)
+    dpi = _dpi(ctx, mime)
     filename = f"label-{parcel.id}.{_EXTENSIONS[mime]}"
     return Response(
         status=200,
-        body=render_label(_label_data(shipment, parcel), mime),
+        body=render_label(_label_data(shipment, parcel), mime, paper_size=paper_size, dpi=dpi),
         content_type=mime,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -101,6 +105,30 @@ def _parcel_ids(ctx: HandlerContext) -> list[int]:
     return ids
 
 
+def _paper_size(ctx: HandlerContext) -> str:
+    """``paper_size``: A4, A5 or A6; omitted means the label's own size, A6."""
+    paper_size = ctx.request.param("paper_size") or "A6"
+    if paper_size not in PAPER_SIZES:
+        raise ApiError.single(400, "invalid_choice", f'"{paper_size}" is not a valid choice.', parameter="paper_size")
+    return paper_size
+
+
+def _dpi(ctx: HandlerContext, mime: str) -> int | None:
+    """``dpi`` of the single route: one of the enum, and one the format takes (PDF 72, PNG 150 or 300).
+
+    ZPL is not affected by it (the carrier sets the resolution), so any value of the enum passes.
+    """
+    raw = ctx.request.param("dpi")
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) not in DPI_CHOICES:
+        raise ApiError.single(400, "invalid_choice", f'"{raw}" is not a valid choice.', parameter="dpi")
+    dpi = int(raw)
+    if mime in VALID_DPI and dpi not in VALID_DPI[mime]:
+        raise ApiError.single(400, "invalid", f"DPI {dpi} is not available for {mime}.", parameter="dpi")
+    return dpi
+
+
 def get_parcel_documents(ctx: HandlerContext) -> Response:
     """Many parcels' labels as one document, one page per parcel in the order they were asked for.
 
@@ -111,9 +139,7 @@ def get_parcel_documents(ctx: HandlerContext) -> Response:
     if document_type not in BULK_DOCUMENT_TYPES:
         raise ApiError.single(400, "invalid", "Invalid document type.")
     parcel_ids = _parcel_ids(ctx)
-    paper_size = ctx.request.param("paper_size") or "A6"
-    if paper_size not in PAPER_SIZES:
-        raise ApiError.single(400, "invalid_choice", f'"{paper_size}" is not a valid choice.', parameter="paper_size")
+    paper_size = _paper_size(ctx)
     now = ctx.now()
     labels = []
     for parcel_id in parcel_ids:

@@ -16,6 +16,7 @@ from pypdf import PdfReader, PdfWriter
 
 from sendcloud_integration.models import BatchStatus, PushBatch, ShipmentState, StartedBy
 from tests.admin.conftest import login, make_batch, ship
+from tests.documents import build_wanted
 from tests.factories import OrderFactory, issue_token
 from webshop.models import ApiToken, Shop
 
@@ -156,12 +157,16 @@ def test_labels_are_merged_into_one_pdf_in_order_number_order(
         ship(OrderFactory(shop=shop, order_number=number), ShipmentState.LABELLED, batch=label_batch, label_file=name)
     client = login(superuser)
     html = client.get(change_url(label_batch)).content.decode()
-    assert f'href="{labels_url(label_batch)}">Download all labels (PDF)</a>' in html
+    assert f'href="{labels_url(label_batch)}">Download all labels</a>' in html
 
+    building = client.get(labels_url(label_batch))  # never built in the request: to the Print page
+    assert building.status_code == 302
+    assert building["Location"] == reverse("admin:sendcloud_integration_pushbatch_print", args=[label_batch.pk])
+    build_wanted()
     response = client.get(labels_url(label_batch))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert f'filename="labels-{label_batch.pk}.pdf"' in response["Content-Disposition"]
+    assert f"-{str(label_batch.pk)[:8]}-pdf-A6-by-order_number.pdf" in response["Content-Disposition"]
     merged = PdfReader(io.BytesIO(b"".join(response.streaming_content)))
     assert [int(page.mediabox.width) for page in merged.pages] == [100, 200]  # ORD-A, then ORD-B
 
@@ -172,9 +177,12 @@ def test_unreadable_label_is_a_message_not_a_broken_pdf(
     name = store_label(media, "labels/bad.pdf", b"not a pdf at all")
     ship(OrderFactory(shop=shop), ShipmentState.LABELLED, batch=label_batch, label_file=name)
     ship(OrderFactory(shop=shop), ShipmentState.LABELLED, batch=label_batch, label_file="labels/missing.pdf")
-    response = login(superuser).get(labels_url(label_batch))
+    client = login(superuser)
+    client.get(labels_url(label_batch))
+    assert [outcome.status for outcome in build_wanted()] == ["failed"]
+    response = client.get(labels_url(label_batch))
     assert response.status_code == 302
-    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    [message] = [str(m) for m in get_messages(response.wsgi_request)][-1:]
     assert "could not be read" in message
 
 

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PdfReadError
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 from rest_framework.test import APIClient
 
 from sendcloud_integration.models import OrderShipment, PushBatch, ShipmentState
-from sendcloud_integration.printing import merge as pdf
 from sendcloud_integration.push import services
+from tests.documents import content_of, download
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from webshop.models import Order, Shop
 
@@ -87,12 +86,8 @@ def assert_json_error(response: Any, status: int, message: str) -> None:
     assert int(response["X-RateLimit-Remaining"]) >= 0
 
 
-def content_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content)
-
-
 @pytest.fixture(autouse=True)
-def _media(settings: Any, tmp_path: Path, integration: object) -> None:
+def _media(settings: Any, tmp_path: Path, integration: object, dispatched: list[int]) -> None:
     """Labels go to a temporary media root; pushes need the shop's integration."""
     settings.MEDIA_ROOT = tmp_path
 
@@ -106,13 +101,15 @@ def test_all_labels_in_order_number_order(client_for: APIClient, shop: Shop) -> 
     for order in orders[:4]:  # E-5 has no label yet
         store_label(order)
 
-    response = client_for.get(labels_url(batch.pk))
+    response = download(client_for, batch)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    assert response["Content-Disposition"] == f'attachment; filename="labels-{batch.pk}.pdf"'
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="labels-acme-{batch.created_at:%Y%m%d}-{str(batch.pk)[:8]}-pdf-A6-by-order_number.pdf"'
+    )
     assert response["X-RateLimit-Limit"] == "60"
-    assert response["X-RateLimit-Remaining"] == "59"
+    assert response["X-RateLimit-Remaining"] == "58"  # the 202 while it was built, then this one
     assert response["X-Request-ID"]
     data = content_of(response)
     assert data.startswith(b"%PDF-")
@@ -124,17 +121,15 @@ def test_multi_page_labels_keep_all_their_pages(client_for: APIClient, shop: Sho
     batch = start_batch(shop, [first, second])
     store_label(first, label_pdf("A-1", pages=2))
     store_label(second)
-    assert page_texts(content_of(client_for.get(labels_url(batch.pk)))) == ["A-1", "A-1", "A-2"]
+    assert page_texts(content_of(download(client_for, batch))) == ["A-1", "A-1", "A-2"]
 
 
 def test_accept_pdf_is_honoured_and_errors_stay_json(client_for: APIClient, shop: Shop) -> None:
     order = OrderFactory(shop=shop)
     batch = start_batch(shop, [order])
-    assert_json_error(
-        client_for.get(labels_url(batch.pk), HTTP_ACCEPT="application/pdf"), 404, "This batch has no labels yet."
-    )
+    assert_json_error(download(client_for, batch, HTTP_ACCEPT="application/pdf"), 404, "This batch has no labels yet.")
     store_label(order)
-    response = client_for.get(labels_url(batch.pk), HTTP_ACCEPT="application/pdf")
+    response = download(client_for, batch, HTTP_ACCEPT="application/pdf")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert page_texts(content_of(response)) == [order.order_number]
@@ -142,7 +137,7 @@ def test_accept_pdf_is_honoured_and_errors_stay_json(client_for: APIClient, shop
 
 def test_no_labels_yet_is_404(client_for: APIClient, shop: Shop) -> None:
     batch = start_batch(shop, [OrderFactory(shop=shop)])
-    assert_json_error(client_for.get(labels_url(batch.pk)), 404, "This batch has no labels yet.")
+    assert_json_error(download(client_for, batch), 404, "This batch has no labels yet.")
 
 
 def test_labels_of_another_batch_are_not_included(client_for: APIClient, shop: Shop) -> None:
@@ -150,8 +145,8 @@ def test_labels_of_another_batch_are_not_included(client_for: APIClient, shop: S
     batch = start_batch(shop, [ours])
     other_batch = start_batch(shop, [theirs])
     store_label(theirs)
-    assert_json_error(client_for.get(labels_url(batch.pk)), 404, "This batch has no labels yet.")
-    assert page_texts(content_of(client_for.get(labels_url(other_batch.pk)))) == ["A-2"]
+    assert_json_error(download(client_for, batch), 404, "This batch has no labels yet.")
+    assert page_texts(content_of(download(client_for, other_batch))) == ["A-2"]
 
 
 def test_another_shops_batch_is_404(client_for: APIClient) -> None:
@@ -160,7 +155,7 @@ def test_another_shops_batch_is_404(client_for: APIClient) -> None:
     order = OrderFactory(shop=other)
     batch = start_batch(other, [order])
     store_label(order)
-    assert_json_error(client_for.get(labels_url(batch.pk)), 404, "No such batch.")
+    assert_json_error(download(client_for, batch), 404, "No such batch.")
     assert_json_error(client_for.get(labels_url(batch.pk), {"order": order.pk}), 404, "No such batch.")
 
 
@@ -188,11 +183,12 @@ def test_query_count_does_not_grow_with_labels(client_for: APIClient, shop: Shop
     small, large = start_batch(shop, orders[:2]), start_batch(shop, orders[2:])
     for order in orders:
         store_label(order)
-    content_of(client_for.get(labels_url(small.pk)))  # the token's last-use write happens once
+    content_of(download(client_for, small))  # the token's last-use write happens once
+    content_of(download(client_for, large))  # both documents are built and stored
 
     def queries(batch: PushBatch) -> int:
         with CaptureQueriesContext(connection) as ctx:
-            response = client_for.get(labels_url(batch.pk))
+            response = download(client_for, batch)
             content_of(response)
         return len(ctx.captured_queries)
 
@@ -206,7 +202,7 @@ def test_a_missing_label_file_is_a_409_naming_the_order_and_leaking_no_path(clie
     store_label(first)
     store_label(second)
     default_storage.delete(OrderShipment.objects.get(order=second).label_file.name)
-    response = client_for.get(labels_url(batch.pk))
+    response = download(client_for, batch)
     assert response.status_code == 409
     assert response.json()["error"] is True
     assert response.json()["message"].startswith("The label of order A-2 could not be read")
@@ -235,7 +231,7 @@ def test_a_truncated_label_file_is_a_409_not_a_500(client_for: APIClient, shop: 
         whole = handle.read()
     default_storage.delete(name)
     default_storage.save(name, ContentFile(whole[: len(whole) // 3]))
-    response = client_for.get(labels_url(batch.pk))
+    response = download(client_for, batch)
     assert response.status_code == 409
     assert "order A-2" in response.json()["message"]
 
@@ -268,7 +264,8 @@ def test_label_url_of_the_batch_answer_downloads_that_label(client_for: APIClien
     body = client_for.get(f"{BATCHES_URL}{batch.pk}").json()
     label_url = body["orders"]["results"][0]["label_url"]
     assert page_texts(content_of(client_for.get(label_url))) == ["A-7"]
-    assert page_texts(content_of(client_for.get(body["batch"]["labels_url"]))) == ["A-7"]
+    assert body["batch"]["labels_url"].endswith(labels_url(batch.pk))
+    assert page_texts(content_of(download(client_for, batch))) == ["A-7"]
 
 
 def test_one_order_without_label_or_not_in_batch_is_404(client_for: APIClient, shop: Shop) -> None:
@@ -298,71 +295,7 @@ def test_invalid_order_parameter_is_422(client_for: APIClient, shop: Shop, value
     assert response.json() == {"message": message, "errors": {"order": [message]}}
 
 
-# --- pdf.py ---------------------------------------------------------------------------------------------
-
-
-def test_merge_pdfs_accepts_bytes_and_files() -> None:
-    merged = pdf.merge_pdfs([label_pdf("one"), io.BytesIO(label_pdf("two")), label_pdf("three", pages=2)])
-    assert page_texts(merged) == ["one", "two", "three", "three"]
-
-
-def test_merge_pdfs_opens_and_closes_stored_field_files(shop: Shop) -> None:
-    """Django admin hands over ``label_file`` values directly."""
-    orders = [OrderFactory(shop=shop, order_number=n) for n in ["A-1", "A-2"]]
-    start_batch(shop, orders)
-    for order in orders:
-        store_label(order)
-    field_files = [OrderShipment.objects.get(order=order).label_file for order in orders]
-    assert page_texts(pdf.merge_pdfs(field_files)) == ["A-1", "A-2"]
-    assert all(field_file.closed for field_file in field_files)
-
-
-def test_merge_pdfs_refuses_a_file_that_is_not_a_pdf() -> None:
-    with pytest.raises(PdfReadError):
-        pdf.merge_pdfs([label_pdf("one"), b"<html>not a label</html>"])
-
-
-class CountingStorage(FileSystemStorage):
-    """Records how many files are open at once."""
-
-    def __init__(self, location: Path) -> None:
-        super().__init__(location=location)
-        self.open_now = 0
-        self.most_open = 0
-
-    def _open(self, name: str, mode: str = "rb") -> Any:
-        handle = super()._open(name, mode)
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        original_close = handle.close
-
-        def close() -> None:
-            if not handle.closed:
-                self.open_now -= 1
-            original_close()
-
-        handle.close = close
-        return handle
-
-
-def test_stored_files_are_opened_one_at_a_time(tmp_path: Path) -> None:
-    storage = CountingStorage(tmp_path)
-    names = [storage.save(f"label-{n}.pdf", ContentFile(label_pdf(f"L{n}"))) for n in range(5)]
-    merged = io.BytesIO()
-    assert pdf.write_merged_pdf(pdf.iter_stored_files(names, storage=storage), merged) == 5
-    assert page_texts(merged.getvalue()) == ["L0", "L1", "L2", "L3", "L4"]
-    assert storage.most_open == 1
-    assert storage.open_now == 0
-
-
-def test_iter_stored_files_is_lazy(tmp_path: Path) -> None:
-    storage = CountingStorage(tmp_path)
-    names = [storage.save("a.pdf", ContentFile(b"x")), "missing.pdf"]
-    files: Iterator[Any] = pdf.iter_stored_files(names, storage=storage)
-    assert storage.most_open == 0  # nothing is opened before it is asked for
-    assert next(files).read() == b"x"
-    with pytest.raises(FileNotFoundError):
-        next(files)
+# --- storage ----------------------------------------------------------------------------------------
 
 
 def test_default_storage_follows_media_root(tmp_path: Path) -> None:
@@ -384,8 +317,9 @@ def test_schema_documents_both_endpoints(api_client: APIClient) -> None:
         assert "X-RateLimit-Limit" in operation["responses"]["200"]["headers"]
         assert "Retry-After" in operation["responses"]["429"]["headers"]
         assert "application/json" in operation["responses"]["404"]["content"]
-    assert list(labels["responses"]["200"]["content"]) == ["application/pdf"]
+    assert list(labels["responses"]["200"]["content"]) == ["application/pdf", "application/zpl", "application/zip"]
+    assert {"202", "206", "304", "409", "416"} <= set(labels["responses"])
     assert {p["name"] for p in detail["parameters"]} == {"batch_id", "page", "page_size", "state"}
-    assert {p["name"] for p in labels["parameters"]} == {"batch_id", "order"}
+    assert {p["name"] for p in labels["parameters"]} == {"batch_id", "order", "format", "paper_size", "dpi", "sort"}
     batch_schema = detail["responses"]["200"]["content"]["application/json"]["schema"]
     assert batch_schema == {"$ref": "#/components/schemas/BatchDetailResponse"}

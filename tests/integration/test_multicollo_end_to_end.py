@@ -1,7 +1,8 @@
 """A three-parcel and a one-parcel order labelled through real processes; update-order before and after.
 
 The create-label endpoint queues both; the worker asks for one label request per order, the three-parcel
-order with its ``parcels``; the batch API lists the parcels and the merged PDF holds every label. Then
+order with its ``parcels``; the batch API lists the parcels, and the batch documents the worker builds
+(PDF, then ZPL fetched from the sandbox) hold every label. Then
 update-order: on a pushed order it re-upserts the order in Sendcloud (the sandbox holds the new method
 and weight); on a labelled one it refuses and changes nothing, here or in the sandbox.
 """
@@ -9,6 +10,7 @@ and weight); on a labelled one it refuses and changes nothing, here or in the sa
 from __future__ import annotations
 
 import io
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +45,18 @@ def sandbox_order(stack: Stack, order: Order) -> dict[str, Any]:
     return answer.json()["data"][0]
 
 
+def stored_document(
+    token: str, url: str, params: dict[str, str] | None = None, timeout: float = 60
+) -> requests.Response:
+    """The batch labels document once a worker stored it: 202s are retried after their ``Retry-After``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = requests.get(url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if answer.status_code != 202 or time.monotonic() > deadline:
+            return answer
+        time.sleep(min(float(answer.headers["Retry-After"]), 0.5))
+
+
 def test_three_parcels_and_one_make_four_labels_never_a_second(stack: Stack) -> None:
     stack.worker()
     shop = ShopFactory(slug="collo")
@@ -67,9 +81,14 @@ def test_three_parcels_and_one_make_four_labels_never_a_second(stack: Stack) -> 
     assert [p["number"] for p in results["C-1"]["parcels"]] == [1, 2, 3]
     assert len({p["tracking_number"] for p in results["C-1"]["parcels"]}) == 3
     assert len(results["C-2"]["parcels"]) == 1
-    pdf = requests.get(detail.json()["batch"]["labels_url"], headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    labels_url = detail.json()["batch"]["labels_url"]
+    pdf = stored_document(token, labels_url)  # the worker builds the shop's default document after the batch
     assert pdf.status_code == 200
     assert len(PdfReader(io.BytesIO(pdf.content)).pages) == 4
+    zpl = stored_document(token, labels_url, {"format": "zpl"})  # fetched from Sendcloud as ZPL by the worker
+    assert zpl.status_code == 200
+    assert zpl.headers["Content-Type"] == "application/zpl"
+    assert zpl.content.count(b"^XA") == zpl.content.count(b"^XZ") == 4
 
     state = stack.sandbox.snapshot()
     assert state["duplicate_labels"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Sequence
 
 from django.core.exceptions import SuspiciousFileOperation
@@ -95,3 +96,35 @@ def _shows_another_parcel(page: PageObject, parcels: Sequence[ParcelInfo], index
     if own and own in text:
         return False
     return any(number in text for number in others)
+
+
+# --- labels in other formats (ZPL, PNG, PDF on another paper size) ----------------------------------------------
+
+#: One ZPL label: from ``^XA`` to the next ``^XZ`` (ZPL commands are case-insensitive).
+ZPL_LABEL = re.compile(rb"\^XA.*?\^XZ", re.IGNORECASE | re.DOTALL)
+
+
+def variant_file_name(row_name: str, variant: str, extension: str) -> str:
+    """Where a parcel's label in another format is kept: beside its PDF, ``<stem>.<variant>.<ext>``."""
+    stem = row_name.rsplit(".", 1)[0] if row_name.endswith(".pdf") else row_name
+    return f"{stem}.{variant}.{extension}"
+
+
+def zpl_labels(document: bytes) -> list[bytes]:
+    """Every ``^XA … ^XZ`` label of a ZPL document, in order."""
+    return ZPL_LABEL.findall(document)
+
+
+def split_zpl_labels(document: bytes, parcels: Sequence[ParcelInfo]) -> list[bytes] | None:
+    """Label *i* of a bulk ZPL document for ``parcels[i]``, or None when not to be trusted (as for PDF pages)."""
+    labels = zpl_labels(document)
+    if len(labels) != len(parcels):
+        return None
+    for index, label in enumerate(labels):
+        own = parcels[index].tracking_number
+        text = label.decode("utf-8", errors="replace")
+        if own and own in text:
+            continue
+        if any(p.tracking_number and p.tracking_number != own and p.tracking_number in text for p in parcels):
+            return None
+    return [label + b"\n" for label in labels]

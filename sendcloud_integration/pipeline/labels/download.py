@@ -8,15 +8,19 @@ label moves the row to LABELLED, if it is still on the request it was read with.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sendcloud_integration.limits import MAX_PARCELS_PER_DOCUMENT_REQUEST
-from sendcloud_integration.models import ShipmentParcel, ShipmentState
+from sendcloud_integration.models import ParcelLabelFile, SendcloudIntegration, ShipmentParcel, ShipmentState
 from sendcloud_integration.pipeline.labels.documents import (
     LABEL_PAPER_SIZE,
     count_pdf_pages,
@@ -24,10 +28,17 @@ from sendcloud_integration.pipeline.labels.documents import (
     merge_pdfs,
     order_label_file_name,
     split_label_pages,
+    split_zpl_labels,
+    variant_file_name,
+    zpl_labels,
 )
 from sendcloud_integration.pipeline.labels.rows import current
 from sendcloud_integration.pipeline.labels.run import LabelRun, ReadyLabel, Skip
-from sendcloud_integration.sendcloud.errors import NotFound, SendcloudError, TransientError
+from sendcloud_integration.sendcloud import budget
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.errors import AuthenticationError, NotFound, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.types import ParcelInfo
 
 logger = logging.getLogger("sendcloud_integration.pipeline.labels")
@@ -188,3 +199,175 @@ def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes]) -> None:
             info.shipment_id,
             [parcel.parcel_id for parcel in item.parcels],
         )
+
+
+# --- labels in another format: what a batch document asks for (printing/builder.py) -------------------------------
+#
+# The label phase stores every parcel's label as a PDF on A6 (above). A batch document in another format —
+# ZPL for a thermal printer, PNG, PDF on A4 — needs each parcel's label in that format: fetched once, the
+# first time a document asks for it, and stored beside the PDF (``ParcelLabelFile``, one row per parcel and
+# format). PDF and ZPL come twenty parcels per GET (``/v3/parcel-documents/label`` with ``Accept``) and are
+# split per parcel with the same checks as the label phase's; PNG comes one parcel per GET, because the bulk
+# route takes no ``dpi`` and one image cannot hold twenty labels.
+
+#: Transient failures of one GET tried again before the document's build gives up.
+FORMAT_FETCH_ATTEMPTS = 3
+
+
+class LabelFormatUnavailable(Exception):
+    """A label could not be had in the format asked; ``message`` says which order's and why, for a person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FetchFormat:
+    """A format to fetch labels in: ``label_format`` pdf/zpl/png, ``paper_size`` ("" for ZPL), ``dpi``."""
+
+    label_format: str
+    paper_size: str
+    dpi: int
+    variant: str
+    extension: str
+    name: str  # for people: "ZPL", "PNG A6 300 dpi"
+
+
+@dataclass(frozen=True)
+class WantedParcel:
+    """One parcel whose label is wanted in another format, and where its PDF label is kept."""
+
+    parcel_pk: int
+    parcel_id: str
+    tracking_number: str
+    order_id: int
+    order_number: str
+    pdf_name: str
+
+
+def fetch_in_format(
+    *, integration: SendcloudIntegration, batch_id: uuid.UUID, wanted: Sequence[WantedParcel], fmt: FetchFormat
+) -> Iterator[tuple[WantedParcel, bytes]]:
+    """Yield each wanted parcel's label in ``fmt``, as Sendcloud serves it, group by group.
+
+    Raises :class:`LabelFormatUnavailable` when a label cannot be had (refused, not served, Sendcloud
+    down after ``FORMAT_FETCH_ATTEMPTS`` tries). Every call is in the batch's call log.
+    """
+    call_log = CallLog(shop_id=integration.shop_id, batch_id=batch_id)
+    client = build_client(integration, call_log)
+    size = 1 if fmt.label_format == "png" else MAX_PARCELS_PER_DOCUMENT_REQUEST
+    try:
+        for start in range(0, len(wanted), size):
+            group = list(wanted[start : start + size])
+            labels = _bulk_in_format(client, integration, call_log, group, fmt) if len(group) > 1 else None
+            if labels is None:
+                labels = [_single_in_format(client, integration, call_log, item, fmt) for item in group]
+            yield from zip(group, labels, strict=True)
+            call_log.flush()
+    finally:
+        call_log.flush()
+
+
+def store_in_format(item: WantedParcel, fmt: FetchFormat, content: bytes, *, storage: Storage) -> str:
+    """Keep a parcel's label in ``fmt`` beside its PDF and record it; returns the storage name."""
+    name = _store(storage, variant_file_name(item.pdf_name, fmt.variant, fmt.extension), content)
+    try:
+        ParcelLabelFile.objects.update_or_create(
+            parcel_id=item.parcel_pk, variant=fmt.variant, defaults={"file": name, "fetched_at": timezone.now()}
+        )
+    except IntegrityError:  # the parcel row is gone: the order got a new label meanwhile
+        raise LabelFormatUnavailable(
+            f"The label of order {item.order_number} changed while the document was being made."
+        ) from None
+    return name
+
+
+def _bulk_in_format(
+    client: SendcloudV3Client,
+    integration: SendcloudIntegration,
+    call_log: CallLog,
+    group: list[WantedParcel],
+    fmt: FetchFormat,
+) -> list[bytes] | None:
+    """The group's labels from one bulk GET, or None when they must be fetched one by one."""
+    parcels = [_parcel_info(item) for item in group]
+    ids = [item.parcel_id for item in group]
+    try:
+        document = _get(
+            integration,
+            call_log,
+            group,
+            fmt,
+            partial(client.download_labels, ids, paper_size=fmt.paper_size or "A6", label_format=fmt.label_format),
+        )
+    except LabelFormatUnavailable:
+        return None  # the single GETs say which parcel it is
+    split = split_label_pages(document, parcels) if fmt.label_format == "pdf" else split_zpl_labels(document, parcels)
+    if split is None:
+        logger.warning("bulk %s document for parcels %s does not match them; fetching one by one", fmt.name, ids)
+    return split
+
+
+def _single_in_format(
+    client: SendcloudV3Client,
+    integration: SendcloudIntegration,
+    call_log: CallLog,
+    item: WantedParcel,
+    fmt: FetchFormat,
+) -> bytes:
+    call = partial(
+        client.download_label,
+        item.parcel_id,
+        label_format=fmt.label_format,
+        paper_size=fmt.paper_size or None,
+        dpi=fmt.dpi if fmt.label_format == "png" else None,
+    )
+    content = _get(integration, call_log, [item], fmt, call)
+    if fmt.label_format == "zpl" and len(zpl_labels(content)) < 1:
+        raise LabelFormatUnavailable(f"Sendcloud's ZPL label of order {item.order_number} holds no ^XA…^XZ label.")
+    return content
+
+
+def _get(
+    integration: SendcloudIntegration,
+    call_log: CallLog,
+    items: Sequence[WantedParcel],
+    fmt: FetchFormat,
+    call: Callable[[], bytes],
+) -> bytes:
+    """One GET within the account's budget (waited for), tried again on transient failures."""
+    orders = ", ".join(dict.fromkeys(item.order_number for item in items))
+    for attempt in range(1, FORMAT_FETCH_ATTEMPTS + 1):
+        while wait := budget.acquire(public_key=integration.public_key, kind=budget.Kind.SAFE):
+            time.sleep(min(wait, 30.0))  # a document build is long work already; waiting beats failing it
+        call_log.for_orders(list(dict.fromkeys(item.order_id for item in items)))
+        try:
+            return call()
+        except AuthenticationError as exc:
+            integration.mark_disconnected(exc.message)
+            raise LabelFormatUnavailable(f"Sendcloud refused the shop's keys: {exc.message}") from None
+        except TransientError as exc:
+            if attempt == FORMAT_FETCH_ATTEMPTS:
+                raise LabelFormatUnavailable(
+                    f"Sendcloud did not serve the {fmt.name} label of order {orders}: {exc.message}"
+                ) from None
+            time.sleep(exc.retry_after or float(attempt))
+        except (SendcloudError, ValueError) as exc:
+            raise LabelFormatUnavailable(
+                f"Sendcloud did not serve the {fmt.name} label of order {orders}: {exc}"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _parcel_info(item: WantedParcel) -> ParcelInfo:
+    return ParcelInfo(
+        parcel_id=item.parcel_id,
+        status_code="",
+        status_message="",
+        tracking_number=item.tracking_number,
+        tracking_url="",
+        carrier="",
+        label_url="",
+        errors=[],
+    )

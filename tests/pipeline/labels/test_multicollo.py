@@ -7,7 +7,6 @@ shipping-options filter): a multicollo order, an express order and an order on t
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,10 +18,12 @@ import pytest
 from pypdf import PdfReader
 
 from sendcloud_integration.models import OrderShipment, PushBatch, SendcloudIntegration, ShipmentParcel, ShipmentState
-from sendcloud_integration.printing import batch_labels
+from sendcloud_integration.printing import builder, documents
+from sendcloud_integration.printing.profiles import resolve_spec
 from sendcloud_integration.push import services
 from sendcloud_integration.shipping.catalogue import sync_catalogue
 from sendcloud_sandbox import SandboxConfig, SandboxServer
+from tests.documents import finish
 from tests.factories import OrderFactory
 from tests.pipeline.labels.fake import run_chunk_until_done
 from webshop.models import Order, OrderParcel, Shop
@@ -67,7 +68,7 @@ def push_with_labels(shop: Shop, orders: list[Order]) -> PushBatch:
 
 
 def test_multicollo_express_and_default_orders_match_the_official_specs(
-    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer, dispatched: list[int]
 ) -> None:
     multicollo = OrderFactory(shop=shop, order_number="A-1", lines=[{"quantity": 3}, {"quantity": 1}])
     parcels(multicollo, "4.000", None, None)
@@ -128,8 +129,13 @@ def test_multicollo_express_and_default_orders_match_the_official_specs(
     assert OrderShipment.objects.get(order=express).carrier == "dhl_express"
     with shipment.label_file.open("rb") as handle:
         assert len(PdfReader(handle).pages) == 3
-    merged = batch_labels.batch_labels_pdf(batch=batch)
-    assert len(PdfReader(io.BytesIO(merged.read())).pages) == 5
+    finish(batch)
+    state = documents.request_document(batch=batch, spec=resolve_spec(shop))
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "ready"
+    state.document.refresh_from_db()
+    with state.document.file.open("rb") as merged:  # one label per parcel: 3 + 1 + 1
+        assert len(PdfReader(merged).pages) == 5
     state = sandbox.snapshot()
     assert state["duplicate_labels"] == 0
     assert sorted(len(s["parcels"]) for s in state["shipments"]["items"]) == [1, 1, 3]

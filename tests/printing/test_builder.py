@@ -1,0 +1,204 @@
+"""The builder: the streaming PDF writer, one build per document under concurrency, a superseded build,
+and the finished batch starting its shop's default document."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+from sendcloud_integration import tasks
+from sendcloud_integration.models import BatchDocument, DocumentStatus, PushBatch
+from sendcloud_integration.printing import builder, documents
+from sendcloud_integration.printing.pdfstream import StreamingPdfWriter
+from sendcloud_integration.printing.profiles import resolve_spec
+from sendcloud_integration.push import services
+from tests.api.test_labels_pdf import label_pdf, store_label
+from tests.documents import finish
+from tests.factories import OrderFactory
+from webshop.models import Shop
+
+
+def inherited_resources_pdf(text: str, pages: int) -> bytes:
+    """Pages that take their font and media box from the page tree, not from themselves."""
+    writer = PdfWriter()
+    for _ in range(pages):
+        page = writer.add_blank_page(width=200, height=300)
+        stream = DecodedStreamObject()
+        stream.set_data(f"BT /F1 12 Tf 20 250 Td ({text}) Tj ET".encode())
+        page.replace_contents(stream)
+        del page["/MediaBox"]
+        if "/Resources" in page:
+            del page["/Resources"]
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    tree = writer._root_object["/Pages"].get_object()
+    tree[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+    )
+    tree[NameObject("/MediaBox")] = ArrayObject(
+        [NumberObject(0), NumberObject(0), NumberObject(200), NumberObject(300)]
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_the_streaming_writer_keeps_every_page_its_text_and_inherited_attributes() -> None:
+    out = io.BytesIO()
+    writer = StreamingPdfWriter(out)
+    assert writer.append(label_pdf("one")) == 1
+    assert writer.append(io.BytesIO(inherited_resources_pdf("two", pages=2))) == 2
+    assert writer.append(label_pdf("three")) == 1
+    writer.close()
+    reader = PdfReader(io.BytesIO(out.getvalue()), strict=True)
+    assert [page.extract_text().strip() for page in reader.pages] == ["one", "two", "two", "three"]
+    assert [(int(p.mediabox.width), int(p.mediabox.height)) for p in reader.pages][1:3] == [(200, 300), (200, 300)]
+    assert writer.page_count == 4
+
+
+def test_the_streaming_writer_refuses_what_is_not_a_pdf_and_an_empty_document() -> None:
+    writer = StreamingPdfWriter(io.BytesIO())
+    with pytest.raises(PdfReadError):
+        writer.append(b"<html>not a label</html>")
+    with pytest.raises(ValueError, match="at least one page"):
+        StreamingPdfWriter(io.BytesIO()).close()
+
+
+def labelled(shop: Shop, count: int = 3) -> PushBatch:
+    orders = [OrderFactory(shop=shop, order_number=f"A-{n}") for n in range(count)]
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    batch = PushBatch.objects.get(pk=result.batch_id)
+    for order in orders:
+        store_label(order)
+    return batch
+
+
+@pytest.fixture
+def _media(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_build_superseded_by_changed_labels_stores_nothing(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = labelled(shop)
+    finish(batch)
+    state = documents.document_for(batch=batch)
+    assert state.document is not None
+    write = builder._write
+
+    def labels_change_meanwhile(*args: Any, **kwargs: Any) -> None:
+        write(*args, **kwargs)
+        documents.build_again(document=BatchDocument.objects.get(pk=state.document.pk))  # type: ignore[union-attr]
+
+    monkeypatch.setattr(builder, "_write", labels_change_meanwhile)
+    assert builder.build_document(document_id=state.document.pk).status == "superseded"
+    document = BatchDocument.objects.get(pk=state.document.pk)
+    assert document.status == DocumentStatus.BUILDING
+    assert not document.file
+    monkeypatch.setattr(builder, "_write", write)
+    assert builder.build_document(document_id=document.pk).status == "ready"
+    assert builder.build_document(document_id=document.pk).status == "nothing to do"
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_finished_batch_starts_its_shops_default_document(
+    shop: Shop, dispatched: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    from sendcloud_integration.models import PrinterProfile
+
+    PrinterProfile.objects.create(shop=shop, label_format="zpl", sort="carrier")
+    batch = labelled(shop)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.finish_batch.run(str(batch.pk))
+    document = BatchDocument.objects.get(batch=batch)
+    assert (document.variant, document.sort, document.status) == ("zpl", "carrier", DocumentStatus.BUILDING)
+    assert dispatched == [document.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_media", "integration")
+def test_concurrent_requests_and_builds_make_one_document_once(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four requests at once: one row, one dispatch; four workers at once: one build, the others find it taken."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    batch = labelled(shop)
+    finish(batch)
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def record(document_id: int) -> None:
+        with lock:
+            sent.append(document_id)
+
+    monkeypatch.setattr(documents.dispatch, "build_batch_document", record)
+    spec = resolve_spec(shop)
+
+    def run_all(work: Any, count: int = 4) -> list[Any]:
+        barrier = threading.Barrier(count)
+        results: list[Any] = [None] * count
+
+        def one(index: int) -> None:
+            try:
+                barrier.wait()
+                results[index] = work()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    states = run_all(lambda: documents.request_document(batch=PushBatch.objects.get(pk=batch.pk), spec=spec))
+    assert {state.availability for state in states} == {documents.Availability.BUILDING}
+    document = BatchDocument.objects.get(batch=batch)
+    assert sent == [document.pk]
+    outcomes = run_all(lambda: builder.build_document(document_id=document.pk).status)
+    assert sorted(outcomes) == ["nothing to do", "nothing to do", "nothing to do", "ready"]
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.READY
+
+
+def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
+    """``pipeline.dispatch`` sends it by name: the name must be the task's."""
+    import inspect
+
+    from celery import current_app
+
+    from sendcloud_integration.pipeline import dispatch as dispatching
+
+    assert tasks.build_batch_document.name in inspect.getsource(dispatching.build_batch_document)
+    assert tasks.build_batch_document.name in current_app.tasks
+
+
+def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -> None:
+    from sendcloud_integration.pipeline.labels.documents import split_zpl_labels
+    from sendcloud_integration.sendcloud.types import ParcelInfo
+
+    def parcel(tracking: str) -> ParcelInfo:
+        return ParcelInfo(tracking, "", "", tracking, "", "", "", [])
+
+    one, two = parcel("3S1"), parcel("3S2")
+    bundle = b"^XA^FD3S1^FS^XZ\n^xa^FD3S2^FS^xz"
+    assert split_zpl_labels(bundle, [one, two]) == [b"^XA^FD3S1^FS^XZ\n", b"^xa^FD3S2^FS^xz\n"]
+    assert split_zpl_labels(bundle, [two, one]) is None  # each label shows the other parcel's number
+    assert split_zpl_labels(bundle, [one]) is None  # not one label per parcel
+    assert split_zpl_labels(b"^XA^FDno number^FS^XZ^XA^XZ", [one, two]) is not None  # nothing contradicts
