@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
+from sendcloud_integration.lookups import bigint_array
 from sendcloud_integration.models import (
     IntegrationProblem,
     OrderShipment,
@@ -63,8 +64,9 @@ class Actor:
         return cls(StartedBy.COMMAND, f"command {description}")
 
 
-@dataclass(frozen=True)
-class QueuedOrder:
+class QueuedOrder(NamedTuple):
+    """One queued order (a tuple: a push makes up to 10,000 of them, at a fraction of a dataclass's cost)."""
+
     id: int
     order_number: str
     chunk: int
@@ -272,8 +274,9 @@ def _queue_shipments_postgresql(
         "updated_at": "%(now)s",
     }
     params: dict[str, Any] = {
-        "orders": [item.id for item in queued],
-        "chunks": [item.chunk for item in queued],
+        # As text (``{1,2,…}``): psycopg's adapter for a list of 10,000 ints costs more than the insert.
+        "orders": bigint_array(item.id for item in queued),
+        "chunks": bigint_array(item.chunk for item in queued),
         "shop": shop.pk,
         "state": ShipmentState.QUEUED.value,
         "batch": batch.pk,
