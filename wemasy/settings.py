@@ -270,6 +270,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Metrics (wemasy/metrics.py, GET /metrics) ------------------------------------------------------
+# The Bearer token a Prometheus scraper sends to /metrics. Unset: /metrics answers only in debug, and
+# refuses (403) in production. Multi-process mode is switched on by PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself): a directory every web and worker process of one host writes its values to.
+METRICS_TOKEN: str = env("METRICS_TOKEN", default="")
+
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_LEVEL: str = env("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -35,6 +35,7 @@ from sendcloud_integration.pipeline import dispatch
 from sendcloud_integration.push import lock_objects
 from sendcloud_integration.push.classification import Category, classify
 from webshop.models import ApiToken, Shop
+from wemasy import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -134,6 +135,37 @@ def push_orders(
     never queue one order twice: the second sees it "already queued in batch …". The number of
     queries does not depend on the number of ids. ``dry_run`` classifies and changes nothing.
     """
+    try:
+        result = _push_orders(
+            shop=shop,
+            order_ids=order_ids,
+            create_label=create_label,
+            actor=actor,
+            chunk_size=chunk_size,
+            dry_run=dry_run,
+        )
+    except (IntegrationUnavailable, NoOrdersFound):
+        metrics.record_push(door=actor.kind, outcome="refused")
+        raise
+    metrics.record_push(
+        door=actor.kind,
+        outcome="dry_run" if dry_run else "queued" if result.queued else "nothing_queued",
+        new=len(result.new),
+        retry=len(result.retry),
+        skipped=len(result.skipped),
+    )
+    return result
+
+
+def _push_orders(
+    *,
+    shop: Shop,
+    order_ids: Sequence[int],
+    create_label: bool,
+    actor: Actor,
+    chunk_size: int | None,
+    dry_run: bool,
+) -> PushResult:
     chunk_size = chunk_size or settings.SENDCLOUD_CHUNK_SIZE
     if not 1 <= chunk_size <= MAX_ORDERS_PER_UPSERT:
         raise ValueError("chunk_size must be between 1 and 100 (the Sendcloud v3 batch maximum)")
