@@ -224,6 +224,7 @@ def _push_orders(
         len(skipped),
         total_chunks,
         create_label,
+        extra={"batch_id": str(batch.pk)},
     )
     return PushResult(**{**result.__dict__, "batch_id": batch.pk})
 
