@@ -206,7 +206,10 @@ def main() -> None:
     multiproc = work / "metrics"
     multiproc.mkdir()
     sandbox_port, web_port = free_port(), free_port()
-    accounts = [{"public_key": f"sandbox-public-{n}", "secret_key": f"sandbox-secret-{n}"} for n in range(args.shops)]
+    accounts = [
+        {"public_key": f"sandbox-public-{n}", "secret_key": f"sandbox-secret-{n}", "integration_ids": [1000 + n]}
+        for n in range(args.shops)
+    ]
     (work / "sandbox.json").write_text(json.dumps({"rate_limits_enabled": True, "accounts": accounts}))
     env = {
         **os.environ,
