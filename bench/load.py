@@ -272,7 +272,7 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/health")
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
         push_rows, status_rows = seed(args.shops, args.orders_per_shop)
-        threads = 2
+        threads = min(2, args.push_clients)  # wrk needs a connection per thread at least
         push_lua = work / "push.lua"
         push_lua.write_text(
             LUA_COMMON
@@ -297,11 +297,20 @@ def main() -> None:
         time.sleep(args.scrape_every * 2)  # a baseline before the load
         generators = [
             threading.Thread(
-                target=run_wrk, args=(str(push_lua), base, args.push_clients, threads, args.duration, results, "push")
+                target=run_wrk,
+                args=(str(push_lua), base, args.push_clients, threads, args.duration, results, "push"),
             ),
             threading.Thread(
                 target=run_wrk,
-                args=(str(status_lua), base, args.status_clients, threads, args.duration, results, "status"),
+                args=(
+                    str(status_lua),
+                    base,
+                    args.status_clients,
+                    min(2, args.status_clients),
+                    args.duration,
+                    results,
+                    "status",
+                ),
             ),
         ]
         for generator in generators:

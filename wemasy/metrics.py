@@ -27,6 +27,10 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram, multiprocess
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # The first value a process records creates its file there: the directory must exist by then.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 # --- The push (the REST endpoint, the admin, the command) ---------------------------------------------
 
 PUSHES = Counter(

@@ -234,6 +234,8 @@ class Launcher:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"}}
         env.setdefault("DJANGO_DEBUG", "1")
+        # One metrics directory for web and worker, so that /metrics shows the worker's numbers too.
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.var_dir / "metrics"))
         env.update(
             {
                 "VAR_DIR": str(self.var_dir),
