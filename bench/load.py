@@ -40,7 +40,7 @@ from typing import Any
 
 import requests
 
-from bench.throughput import BIN, ROOT, ensure_database, free_port, start, stop, wait_http
+from bench.throughput import BIN, ROOT, cpu_seconds, ensure_database, free_port, start, stop, wait_http
 
 RUN = uuid.uuid4().hex[:8]
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wemasy_bench_load")
@@ -313,10 +313,12 @@ def main() -> None:
                 ),
             ),
         ]
+        web_cpu = cpu_seconds(processes[1].pid)
         for generator in generators:
             generator.start()
         for generator in generators:
             generator.join()
+        web_cpu = cpu_seconds(processes[1].pid) - web_cpu
         scrape.join()  # and 20 s more of scrapes: the worker catching up after the load
     finally:
         for process in reversed(processes):
@@ -324,10 +326,11 @@ def main() -> None:
         cleanup_redis()
 
     table = [summarise("push (10 ids)", results["push"]), summarise("batch status (page of 100)", results["status"])]
+    web_cpu_ms = round(1000 * web_cpu / max(1, sum(row["requests"] for row in table)), 1)
+    load = round(os.getloadavg()[0], 1)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(
-        json.dumps({"machine": machine, "duration_s": args.duration, "web_workers": args.web_workers, "results": table})
-    )
+    summary = {"machine": machine, "load_average": load, "duration_s": args.duration, "web_workers": args.web_workers}
+    print(json.dumps({**summary, "web_cpu_ms_per_request": web_cpu_ms, "results": table}))
     print(
         "\n| endpoint | clients | requests | req/s | p50 | p90 | p99 | max | errors |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -339,6 +342,7 @@ def main() -> None:
             f"{row['p90_ms']} ms | {row['p99_ms']} ms | {row['max_ms']} ms | {row['errors']} |",
             file=sys.stderr,
         )
+    print(f"gunicorn CPU per request (both endpoints): {web_cpu_ms} ms; 1-minute load average: {load}", file=sys.stderr)
     print(f"scrapes of /metrics: {args.scrapes}; logs: {work}", file=sys.stderr)
 
 

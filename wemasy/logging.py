@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -44,17 +44,14 @@ JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 @contextmanager
 def log_context(*, batch_id: object = None, chunk: int | None = None, order_id: int | None = None) -> Iterator[None]:
     """Within this block, every log record carries these ids (the ones given; the others stay as they are)."""
-    tokens = []
-    for var, given in ((batch_id_var, None if batch_id is None else str(batch_id)), (chunk_var, chunk)):
-        if given is not None:
-            tokens.append((var, var.set(given)))
-    if order_id is not None:
-        tokens.append((order_id_var, order_id_var.set(order_id)))
-    try:
+    with ExitStack() as undo:
+        if batch_id is not None:
+            undo.callback(batch_id_var.reset, batch_id_var.set(str(batch_id)))
+        if chunk is not None:
+            undo.callback(chunk_var.reset, chunk_var.set(chunk))
+        if order_id is not None:
+            undo.callback(order_id_var.reset, order_id_var.set(order_id))
         yield
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
 
 
 class ContextFilter(logging.Filter):

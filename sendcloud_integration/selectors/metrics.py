@@ -51,7 +51,8 @@ def queue_lengths() -> dict[str, int] | None:
         try:
             queues = {settings.CELERY_TASK_DEFAULT_QUEUE}
             for member in client.smembers(_BINDINGS_KEY.format(exchange=settings.CELERY_TASK_DEFAULT_QUEUE)):
-                queues.add(member.decode().rsplit(_SEPARATOR, 1)[-1])
+                name = member.decode() if isinstance(member, bytes) else str(member)
+                queues.add(name.rsplit(_SEPARATOR, 1)[-1])
             ordered = sorted(queues)
             with client.pipeline(transaction=False) as pipe:
                 for queue in ordered:
