@@ -84,7 +84,8 @@ SENDCLOUD_RATE_LIMITED = Counter(
 BUDGET_WAITS = Counter(
     "wemasy_sendcloud_budget_waits",
     "Times a request found the account's request budget spent, by kind (safe, unsafe) and what followed "
-    "(slept: waited in the worker; deferred: the task re-schedules itself).",
+    "(slept: waited in the process; deferred: too long to wait, so a task re-schedules itself and a "
+    "request answers 503).",
     ["kind", "outcome"],
 )
 BUDGET_SLEEP = Histogram(
