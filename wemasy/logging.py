@@ -1,9 +1,10 @@
 """Log plumbing: every log line carries the ids of the work it belongs to.
 
 ``request_id`` is set per HTTP request (``wemasy/api/middleware.py``); ``batch_id`` and ``chunk`` per task
-(``sendcloud_integration/tasks.py``, with :func:`log_context`). A log call about one order or one
-Sendcloud call names it as a field: ``logger.info(..., extra={"order_id": …})`` or
-``extra={"sendcloud_path": …}`` (the transport does, for every call). :class:`ContextFilter` puts all of
+(``sendcloud_integration/tasks.py``, with :func:`log_context`); ``order_id`` while the label pipeline reads
+Sendcloud about one order (``LabelRun.safe``). A log call about one order or one Sendcloud call may also
+name it as a field: ``logger.info(..., extra={"order_id": …})`` or ``extra={"sendcloud_path": …}`` (the
+transport does, for every call). :class:`ContextFilter` puts all of
 them on every record, ``None`` where unknown, so that any formatter may use them:
 
 * ``LOG_FORMAT=plain`` (the default): one readable line, ``[req=…]`` as before.

@@ -13,7 +13,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import pytest
 import responses
@@ -21,6 +23,8 @@ from pythonjsonlogger.json import JsonFormatter
 from rest_framework.test import APIClient
 
 from sendcloud_integration import tasks
+from sendcloud_integration.pipeline.labels.run import LabelRun, OrphanScope
+from sendcloud_integration.sendcloud.call_log import CallLog
 from tests.conftest import PUSH_URL
 from tests.factories import OrderFactory
 from webshop.models import Shop
@@ -92,6 +96,31 @@ def test_the_push_and_its_worker_log_json_with_every_id(
     done = next(r for r in records if r["logger"] == "sendcloud_integration.pipeline.process")
     assert (done["batch_id"], done["chunk"], done["sendcloud_path"]) == (batch_id, 1, None)
     assert {"time", "level", "logger", "message", "request_id", "batch_id", "chunk", "order_id"} <= set(done)
+
+
+def test_a_label_run_names_the_order_on_what_it_logs_about_one_order(
+    json_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    run = LabelRun(
+        integration=SimpleNamespace(public_key="pk"),  # type: ignore[arg-type]
+        client=mock.Mock(),
+        call_log=CallLog(shop_id=1),
+        scope=OrphanScope(),
+    )
+    row = SimpleNamespace(order_id=4711, batch_id=None)
+
+    def get_one() -> str:
+        logging.getLogger("sendcloud_integration.sendcloud.transport").info(
+            "Sendcloud GET /v3/shipments/9 -> 200 in 5 ms", extra={"sendcloud_path": "/v3/shipments/9"}
+        )
+        return "shipment"
+
+    with log_context(batch_id="b-7"):
+        assert run.safe(row, get_one) == "shipment"  # type: ignore[arg-type]
+    logging.getLogger("x").info("after the call")
+    during, after = json_lines()[-2:]
+    assert (during["order_id"], during["batch_id"], during["sendcloud_path"]) == (4711, "b-7", "/v3/shipments/9")
+    assert (after["order_id"], after["batch_id"]) == (None, None)
 
 
 def test_a_celery_worker_writes_only_json_lines_and_make_run_sees_it_ready(tmp_path: Path) -> None:
