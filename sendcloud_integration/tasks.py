@@ -45,12 +45,12 @@ def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int
 @shared_task(**TASK_OPTIONS)
 def finish_batch(batch_id: str) -> dict[str, Any]:
     """The chord callback: re-read the batch's rows and store its totals and final status."""
-    try:
-        with log_context(batch_id=batch_id):
+    with log_context(batch_id=batch_id):
+        try:
             batch = batches.finish_batch(batch_id=uuid.UUID(batch_id))
-    except PushBatch.DoesNotExist:
-        logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
-        return {"status": "deleted"}
+        except PushBatch.DoesNotExist:
+            logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
+            return {"status": "deleted"}
     return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
 
 

@@ -1,6 +1,7 @@
 """Log plumbing: every log line carries the ids of the work it belongs to.
 
-``request_id`` is set per HTTP request (``wemasy/api/middleware.py``); ``batch_id`` and ``chunk`` per task
+``request_id`` is set per HTTP request (``wemasy/api/middleware.py``) and travels with the tasks it sends
+(``wemasy/celery.py``: a message header); ``batch_id`` and ``chunk`` per task
 (``sendcloud_integration/tasks.py``, with :func:`log_context`); ``order_id`` while the label pipeline reads
 Sendcloud about one order (``LabelRun.safe``). A log call about one order or one Sendcloud call may also
 name it as a field: ``logger.info(..., extra={"order_id": …})`` or ``extra={"sendcloud_path": …}`` (the
@@ -20,7 +21,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+#: What a record outside any request says for its request id.
+NO_REQUEST_ID = "-"
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default=NO_REQUEST_ID)
 batch_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("batch_id", default=None)
 chunk_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("chunk", default=None)
 order_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("order_id", default=None)

@@ -154,3 +154,27 @@ def test_the_launcher_reads_the_message_of_a_json_line() -> None:
     assert message_of('{"message": "celery@vm ready.", "level": "INFO"}') == "celery@vm ready."
     assert message_of("[2026-12-01 10:00:00: INFO/MainProcess] celery@vm ready.").endswith(" ready.")
     assert message_of("{not json") == "{not json"
+
+
+def test_a_task_sent_during_a_request_runs_with_its_request_id() -> None:
+    from celery.app.task import Context
+
+    from wemasy.celery import REQUEST_ID_HEADER, _adopt_request_id, _drop_request_id, _send_request_id
+    from wemasy.logging import request_id_var
+
+    outside: dict[str, Any] = {}
+    _send_request_id(headers=outside)
+    assert outside == {}  # no request, no header
+    token = request_id_var.set("req-to-worker-1")
+    try:
+        sent: dict[str, Any] = {}
+        _send_request_id(headers=sent)
+    finally:
+        request_id_var.reset(token)
+    assert sent == {REQUEST_ID_HEADER: "req-to-worker-1"}
+
+    task = SimpleNamespace(request=Context({"id": "t-1", **sent}))
+    _adopt_request_id(task_id="t-1", task=task)
+    assert request_id_var.get() == "req-to-worker-1"
+    _drop_request_id(task_id="t-1")
+    assert request_id_var.get() == "-"
