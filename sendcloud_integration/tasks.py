@@ -20,6 +20,7 @@ from sendcloud_integration.pipeline import batches, dispatch, process
 from sendcloud_integration.pipeline import sweep as sweeping
 from sendcloud_integration.printing import builder as document_builder
 from sendcloud_integration.printing import documents as batch_documents
+from wemasy.logging import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,15 @@ TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True
 @shared_task(**TASK_OPTIONS)
 def start_batch(batch_id: str) -> None:
     """Fan a freshly committed batch out as its chord (kept out of the HTTP request's time)."""
-    dispatch.dispatch_batch(uuid.UUID(batch_id))
+    with log_context(batch_id=batch_id):
+        dispatch.dispatch_batch(uuid.UUID(batch_id))
 
 
 @shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
 def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int]:
     """Send one chunk of a batch to Sendcloud. Retries are counted and bounded in the database."""
-    outcome = process.process_chunk(batch_id=uuid.UUID(batch_id), chunk_number=chunk_number)
+    with log_context(batch_id=batch_id, chunk=chunk_number):
+        outcome = process.process_chunk(batch_id=uuid.UUID(batch_id), chunk_number=chunk_number)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.as_dict()
@@ -44,12 +47,13 @@ def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int
 @shared_task(**TASK_OPTIONS)
 def finish_batch(batch_id: str) -> dict[str, Any]:
     """The chord callback: re-read the batch's rows and store its totals and final status."""
-    try:
-        batch = batches.finish_batch(batch_id=uuid.UUID(batch_id))
-    except PushBatch.DoesNotExist:
-        logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
-        return {"status": "deleted"}
-    _start_default_document(batch.pk)
+    with log_context(batch_id=batch_id):
+        try:
+            batch = batches.finish_batch(batch_id=uuid.UUID(batch_id))
+        except PushBatch.DoesNotExist:
+            logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
+            return {"status": "deleted"}
+        _start_default_document(batch.pk)
     return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
 
 

@@ -8,6 +8,7 @@ itself sets ``REDIS_URL`` to that server, so its processes use Redis for everyth
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import environ
@@ -17,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
 from wemasy.api.clientip import parse_networks
 from wemasy.encryption import MAKE_A_KEY, development_key, parse_keys
+from wemasy.logging import JSON_FIELDS, JSON_RENAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
@@ -272,17 +274,34 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Metrics (wemasy/metrics.py, GET /metrics) ------------------------------------------------------
+# The Bearer token a Prometheus scraper sends to /metrics. Unset: /metrics answers only in debug, and
+# refuses (403) in production. Multi-process mode is switched on by PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself): a directory every web and worker process of one host writes its values to.
+METRICS_TOKEN: str = env("METRICS_TOKEN", default="")
+
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_LEVEL: str = env("LOG_LEVEL", default="INFO")
+# plain: one readable line per record; json: one JSON object per line, with the request, batch, chunk and
+# order ids and the Sendcloud path as fields (wemasy/logging.py), in the web process and the workers.
+LOG_FORMAT: str = env("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "wemasy.logging.RequestIdFilter"}},
+    "filters": {"context": {"()": "wemasy.logging.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": JSON_FIELDS,
+            "rename_fields": JSON_RENAMES,
+            "timestamp": False,
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -290,6 +309,12 @@ LOGGING = {
         "celery": {"level": LOG_LEVEL},
     },
 }
+# A Celery worker replaces the root logger's handlers with its own plain format unless told not to: in
+# JSON mode it keeps the handler above, so its own lines ("celery@host ready.", task results) are JSON too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+if LOG_FORMAT == "json":
+    # Python's warnings (Celery's, say) as log records too, so that no plain line breaks the stream.
+    logging.captureWarnings(True)
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)

@@ -43,6 +43,7 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
+from wemasy import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,7 @@ def finish_batch(*, batch_id: uuid.UUID) -> PushBatch:
         finished_at=timezone.now(),
     )
     if updated:
+        metrics.BATCH_DURATION.labels(counts.final_status).observe((timezone.now() - batch.created_at).total_seconds())
         logger.info(
             "finished batch=%s status=%s pushed=%d labelled=%d failed=%d",
             batch_id,

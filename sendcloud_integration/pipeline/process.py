@@ -25,6 +25,7 @@ from sendcloud_integration.pipeline.push_phase import push_phase
 from sendcloud_integration.pipeline.shipments import fail_chunk_orders
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.factory import build_client
+from wemasy import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
     chunk = chunks.claim_chunk(batch_id=batch_id, chunk_number=chunk_number)
     if chunk is None:
         logger.info("batch=%s chunk=%d already done or taken; nothing to do", batch_id, chunk_number)
+        metrics.record_chunk(outcome="skipped")
         return ChunkOutcome()
     batch = chunk.batch
     call_log = CallLog(shop_id=batch.shop_id, batch_id=batch.pk, chunk_number=chunk_number)
@@ -61,6 +63,7 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
         outcome = _unexpected_failure(chunk, exc)
     finally:
         call_log.flush()
+    metrics.record_chunk(outcome="done" if outcome.retry_in is None else "handed_back", **outcome.as_dict())
 
     if outcome.retry_in is not None:
         if not chunks.release_chunk(chunk, counts_attempt=outcome.counts_attempt):

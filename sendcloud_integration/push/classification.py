@@ -42,6 +42,11 @@ class Verdict:
     reason: str = ""
 
 
+#: The verdicts without a reason, made once: a push of 10,000 orders asks for them 10,000 times.
+QUEUE_NEW = Verdict(Category.NEW)
+QUEUE_RETRY = Verdict(Category.RETRY)
+
+
 def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
     """The rule table of docs/api.md, first match wins."""
     if order.type != Order.Type.CHECKOUT:
@@ -52,7 +57,7 @@ def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
         return Verdict(Category.SKIPPED, "no shipping address")
     state = order.shipment_state
     if state is None:
-        return Verdict(Category.NEW)
+        return QUEUE_NEW
     if state in IN_FLIGHT_STATES:
         return Verdict(Category.SKIPPED, f"already queued in batch {order.batch_id}")
     if state == ShipmentState.LABELLED or order.labelled_at is not None:
@@ -60,7 +65,7 @@ def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
     if state == ShipmentState.PUSHED:
         if not create_label:
             return Verdict(Category.SKIPPED, "already pushed to SendCloud")
-        return Verdict(Category.NEW)  # in Sendcloud without a label: label work only
+        return QUEUE_NEW  # in Sendcloud without a label: label work only
     if state == ShipmentState.FAILED:
-        return Verdict(Category.RETRY)
-    return Verdict(Category.NEW)
+        return QUEUE_RETRY
+    return QUEUE_NEW

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sendcloud_integration import lookups  # noqa: F401 - registers ``any_of``
+from sendcloud_integration.lookups import Ids  # importing it registers ``any_of``
 from sendcloud_integration.push.classification import OrderFacts
 from webshop.models import Order, Shop
 
@@ -26,7 +26,7 @@ def lock_orders_for_push(*, shop: Shop, order_ids: Collection[int]) -> list[int]
     in a new statement that sees everything committed up to then.
     """
     return list(
-        Order.objects.filter(shop=shop, pk__any_of=list(order_ids))
+        Order.objects.filter(shop=shop, pk__any_of=Ids(order_ids))
         .order_by("pk")
         .select_for_update(no_key=True)
         .values_list("pk", flat=True)
@@ -35,7 +35,7 @@ def lock_orders_for_push(*, shop: Shop, order_ids: Collection[int]) -> list[int]
 
 def facts_for_classification(*, order_ids: Collection[int]) -> list[OrderFacts]:
     """What classification reads about the locked orders, as plain tuples, in one query."""
-    rows = Order.objects.filter(pk__any_of=list(order_ids)).values_list(
+    rows = Order.objects.filter(pk__any_of=Ids(order_ids)).values_list(
         "pk",
         "order_number",
         "type",

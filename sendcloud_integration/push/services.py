@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from sendcloud_integration.exceptions import IntegrationUnavailable, NoOrdersFound
 from sendcloud_integration.limits import MAX_ORDERS_PER_UPSERT
+from sendcloud_integration.lookups import bigint_array
 from sendcloud_integration.models import (
     IntegrationProblem,
     OrderShipment,
@@ -34,6 +35,7 @@ from sendcloud_integration.pipeline import dispatch
 from sendcloud_integration.push import lock_objects
 from sendcloud_integration.push.classification import Category, classify
 from webshop.models import ApiToken, Shop
+from wemasy import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -63,8 +65,9 @@ class Actor:
         return cls(StartedBy.COMMAND, f"command {description}")
 
 
-@dataclass(frozen=True)
-class QueuedOrder:
+class QueuedOrder(NamedTuple):
+    """One queued order (a tuple: a push makes up to 10,000 of them, at a fraction of a dataclass's cost)."""
+
     id: int
     order_number: str
     chunk: int
@@ -132,6 +135,37 @@ def push_orders(
     never queue one order twice: the second sees it "already queued in batch …". The number of
     queries does not depend on the number of ids. ``dry_run`` classifies and changes nothing.
     """
+    try:
+        result = _push_orders(
+            shop=shop,
+            order_ids=order_ids,
+            create_label=create_label,
+            actor=actor,
+            chunk_size=chunk_size,
+            dry_run=dry_run,
+        )
+    except (IntegrationUnavailable, NoOrdersFound):
+        metrics.record_push(door=actor.kind, outcome="refused")
+        raise
+    metrics.record_push(
+        door=actor.kind,
+        outcome="dry_run" if dry_run else "queued" if result.queued else "nothing_queued",
+        new=len(result.new),
+        retry=len(result.retry),
+        skipped=len(result.skipped),
+    )
+    return result
+
+
+def _push_orders(
+    *,
+    shop: Shop,
+    order_ids: Sequence[int],
+    create_label: bool,
+    actor: Actor,
+    chunk_size: int | None,
+    dry_run: bool,
+) -> PushResult:
     chunk_size = chunk_size or settings.SENDCLOUD_CHUNK_SIZE
     if not 1 <= chunk_size <= MAX_ORDERS_PER_UPSERT:
         raise ValueError("chunk_size must be between 1 and 100 (the Sendcloud v3 batch maximum)")
@@ -190,6 +224,7 @@ def push_orders(
         len(skipped),
         total_chunks,
         create_label,
+        extra={"batch_id": str(batch.pk)},
     )
     return PushResult(**{**result.__dict__, "batch_id": batch.pk})
 
@@ -272,8 +307,9 @@ def _queue_shipments_postgresql(
         "updated_at": "%(now)s",
     }
     params: dict[str, Any] = {
-        "orders": [item.id for item in queued],
-        "chunks": [item.chunk for item in queued],
+        # As text (``{1,2,…}``): psycopg's adapter for a list of 10,000 ints costs more than the insert.
+        "orders": bigint_array(item.id for item in queued),
+        "chunks": bigint_array(item.chunk for item in queued),
         "shop": shop.pk,
         "state": ShipmentState.QUEUED.value,
         "batch": batch.pk,

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from wemasy import metrics
+
 
 class Kind(enum.StrEnum):
     SAFE = "safe"  # GET
@@ -178,8 +180,10 @@ def acquire(*, public_key: str, kind: Kind, consume: bool = True) -> float:
     while True:
         wait = take(public_key=public_key, kind=kind) if consume else peek(public_key=public_key, kind=kind)
         if not wait or wait > limit or slept + wait > 2 * limit:
+            metrics.record_budget_deferred(kind=kind, wait=wait)
             return wait
         pause = wait + random.uniform(0, 0.05)  # spread processes that were told the same wait
+        metrics.record_budget_sleep(kind=kind, seconds=pause)
         time.sleep(pause)
         slept += pause
 

@@ -11,17 +11,18 @@ from django.conf import settings
 from sendcloud_integration.models import SendcloudIntegration
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from wemasy import metrics
 
 
 def build_client(integration: SendcloudIntegration, call_log: CallLog) -> SendcloudV3Client:
-    """A client with the integration's credentials whose every call is recorded in ``call_log``."""
+    """A client with the integration's credentials whose every call is recorded in ``call_log`` (and counted)."""
     return SendcloudV3Client(
         base_url=settings.SENDCLOUD_API_BASE_URL,
         public_key=integration.public_key,
         secret_key=integration.secret_key,
         connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
         read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
-        on_call=call_log,
+        on_call=metrics.observe_sendcloud_calls(call_log),
     )
 
 
@@ -33,5 +34,5 @@ def build_client_for_keys(public_key: str, secret_key: str, call_log: CallLog) -
         secret_key=secret_key,
         connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
         read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
-        on_call=call_log,
+        on_call=metrics.observe_sendcloud_calls(call_log),
     )

@@ -265,6 +265,7 @@ class Transport:
             record.path,
             record.status_code if record.status_code is not None else "no answer",
             record.duration_ms,
+            extra={"sendcloud_path": record.path},
         )
         if self.on_call is None:
             return

@@ -30,6 +30,7 @@ import argparse
 import collections
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -102,6 +103,18 @@ def describe_exit(rc: int) -> str:
     if rc == 0:
         return "exited (code 0) although nothing asked it to stop"
     return f"exited with code {rc}"
+
+
+def message_of(line: str) -> str:
+    """The message of a log line: the line itself, or its ``message`` field under ``LOG_FORMAT=json``."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and isinstance(record.get("message"), str):
+            return record["message"]
+    return line
 
 
 def last_error(lines: Sequence[str]) -> str | None:
@@ -221,6 +234,8 @@ class Launcher:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"}}
         env.setdefault("DJANGO_DEBUG", "1")
+        # One metrics directory for web and worker, so that /metrics shows the worker's numbers too.
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.var_dir / "metrics"))
         env.update(
             {
                 "VAR_DIR": str(self.var_dir),
@@ -271,7 +286,7 @@ class Launcher:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", "replace").rstrip("\n")
             child.tail.append(text)
-            if child.name == "worker" and text.rstrip().endswith(" ready."):
+            if child.name == "worker" and message_of(text).rstrip().endswith(" ready."):
                 self.seen_ready.add("worker")
             elif child.name == "beat" and "beat: Starting" in text:
                 self.seen_ready.add("beat")

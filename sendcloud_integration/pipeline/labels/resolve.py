@@ -76,6 +76,7 @@ def look_up(run: LabelRun, row: OrderShipment) -> ShipmentInfo | None:
             row.order_id,
             len(live),
             live[0].shipment_id,
+            extra={"order_id": row.order_id},
         )
     return live[0] if live else None
 
@@ -106,6 +107,7 @@ def adopt(run: LabelRun, row: OrderShipment, info: ShipmentInfo) -> None:
         row.batch_id,
         row.order_id,
         info.shipment_id,
+        extra={"order_id": row.order_id},
     )
     apply(run, row, info)
 
@@ -139,5 +141,10 @@ def forget(run: LabelRun, row: OrderShipment) -> bool:
     row.state = ShipmentState.LABEL_QUEUED
     row.label_requested_at = None
     row.sendcloud_shipment_id = row.sendcloud_parcel_id = ""
-    logger.info("batch=%s order=%s has no label at Sendcloud; it may be requested again", row.batch_id, row.order_id)
+    logger.info(
+        "batch=%s order=%s has no label at Sendcloud; it may be requested again",
+        row.batch_id,
+        row.order_id,
+        extra={"order_id": row.order_id},
+    )
     return True

@@ -70,7 +70,13 @@ def fail(rows: Iterable[OrderShipment], error: str, *, clear_request: bool = Fal
             source=[row.state], target=ShipmentState.FAILED, failed_phase=Phase.LABEL, last_error=error[:2000], **extra
         )
         if moved:
-            logger.info("batch=%s order=%s label failed: %s", row.batch_id, row.order_id, error)
+            logger.info(
+                "batch=%s order=%s label failed: %s",
+                row.batch_id,
+                row.order_id,
+                error,
+                extra={"order_id": row.order_id},
+            )
             row.state = ShipmentState.FAILED
         failed += moved
     return failed

@@ -34,6 +34,7 @@ from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
 from sendcloud_integration.sendcloud.errors import AuthenticationError, NotFound, SendcloudError, TransientError
 from sendcloud_integration.sendcloud.types import ParcelInfo, ShipmentInfo
+from wemasy.logging import log_context
 
 logger = logging.getLogger("sendcloud_integration.pipeline.labels")
 
@@ -255,19 +256,20 @@ class LabelRun:
 
         ``NotFound`` is passed on for the caller to interpret, and so is a ``TransientError`` when
         ``transient_is_pending``. Otherwise a transient error counts an attempt; on the last one the row
-        fails, keeping its evidence for a later re-push.
+        fails, keeping its evidence for a later re-push. Everything logged meanwhile names the order.
         """
-        try:
-            return self.read([row], call)
-        except NotFound:
-            raise
-        except TransientError as exc:
-            if transient_is_pending:
+        with log_context(order_id=row.order_id):
+            try:
+                return self.read([row], call)
+            except NotFound:
                 raise
-            self.read_failed([row], exc)
-        except SendcloudError as exc:
-            self.count_failed(fail([row], exc.message))
-        raise Skip
+            except TransientError as exc:
+                if transient_is_pending:
+                    raise
+                self.read_failed([row], exc)
+            except SendcloudError as exc:
+                self.count_failed(fail([row], exc.message))
+            raise Skip
 
     def read_failed(self, rows: list[OrderShipment], exc: TransientError) -> None:
         """A read about ``rows`` failed transiently: count an attempt, or on the last one fail the rows.
