@@ -210,6 +210,13 @@ class BatchOrderSerializer(serializers.Serializer):
         allow_null=True, help_text="This order's label through the labels endpoint (?order=<id>); null without one."
     )
     chunk = serializers.IntegerField(min_value=1, allow_null=True)
+    documents = serializers.ListField(
+        child=serializers.ChoiceField(choices=["label", "customs_declaration"]),
+        help_text=(
+            "The documents stored for this order: its label, and the carrier's customs declaration for a parcel "
+            "leaving the EU customs and VAT area (printed right after its label in the batch PDF)."
+        ),
+    )
     parcels = BatchOrderParcelSerializer(
         many=True, help_text="Once labelled: every parcel (one label each); an order in three boxes has three."
     )
@@ -266,6 +273,15 @@ def batch_response(progress: BatchProgress, *, labels_url: str | None) -> dict[s
     }
 
 
+def order_documents(shipment: OrderShipment) -> list[str]:
+    """Which documents the order has: ``label``, ``customs_declaration`` (the print order)."""
+    return [
+        name
+        for name, stored in (("label", shipment.label_file), ("customs_declaration", shipment.customs_declaration))
+        if stored
+    ]
+
+
 def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dict[str, Any]:
     """One order of the batch; ``label_url_base`` is the labels URL, to which ``?order=<id>`` is added."""
     return {
@@ -281,6 +297,7 @@ def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dic
         "tracking_url": _or_none(shipment.tracking_url),
         "label_url": f"{label_url_base}?order={shipment.order_id}" if shipment.label_file else None,
         "chunk": shipment.chunk_number,
+        "documents": order_documents(shipment),
         "parcels": [
             {
                 "id": parcel.sendcloud_parcel_id,

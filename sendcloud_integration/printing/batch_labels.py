@@ -36,7 +36,8 @@ def label_storage() -> Storage:
 
 
 def batch_labels_pdf(*, batch: PushBatch) -> BinaryIO:
-    """Every label of the batch in one PDF, in order-number order (the order a warehouse prints)."""
+    """Every label of the batch in one PDF, in order-number order (the order a warehouse prints); an order's
+    customs declaration, when it has one, comes right after its label(s)."""
     files = batch_label_files(batch=batch)
     if not files:
         raise NoLabelsYet("This batch has no labels yet.")

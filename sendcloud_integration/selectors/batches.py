@@ -174,6 +174,7 @@ def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[O
             "tracking_number",
             "tracking_url",
             "label_file",
+            "customs_declaration",
             "chunk_number",
             "batch_id",
             "order__id",
@@ -223,16 +224,24 @@ def batch_detail(*, batch: PushBatch, state: str | None, page: int, page_size: i
 
 
 def batch_label_files(*, batch: PushBatch) -> list[tuple[str, str]]:
-    """``(order number, storage name)`` of the batch's label files, in order-number order (the print order).
+    """``(order number, storage name)`` of the batch's documents to print, in order-number order.
 
-    Names only: the files are opened one at a time by whoever merges them.
+    Each order's label file, then its customs declaration when it has one (a warehouse prints them
+    together and puts the declaration on the parcel). Names only: the files are opened one at a time by
+    whoever merges them.
     """
-    return list(
+    rows = (
         OrderShipment.objects.filter(batch=batch)
         .exclude(label_file="")
         .order_by("order__order_number", "order_id")
-        .values_list("order__order_number", "label_file")
+        .values_list("order__order_number", "label_file", "customs_declaration")
     )
+    files: list[tuple[str, str]] = []
+    for order_number, label, declaration in rows:
+        files.append((order_number, label))
+        if declaration:
+            files.append((order_number, declaration))
+    return files
 
 
 def batch_order_shipment(*, batch: PushBatch, order_id: int) -> OrderShipment | None:
