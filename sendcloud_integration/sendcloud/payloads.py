@@ -482,7 +482,7 @@ def precheck(
                 f"{label} has country of origin '{line.origin_country}', which is not a valid ISO 3166-1 alpha-2 code."
             )
     country = address.country.strip().upper() if address is not None else ""
-    declared = customs(order, integration)
+    declared = customs(order, integration) if country in ISO_COUNTRIES else None  # else: the address is wrong
     if declared is not None:
         missing = customs_problems(declared, lines)
         if missing:

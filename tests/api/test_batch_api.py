@@ -338,6 +338,7 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": None,
                 "label_url": None,
                 "chunk": 1,
+                "documents": [],
                 "parcels": [],
             },
             {
@@ -351,6 +352,7 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": None,
                 "label_url": None,
                 "chunk": 2,
+                "documents": [],
                 "parcels": [],
             },
             {
@@ -364,9 +366,25 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": "https://track.example/3SABC123",
                 "label_url": f"{labels}?order={orders[0].pk}",
                 "chunk": 1,
+                "documents": ["label"],
                 "parcels": [],
             },
         ],
+    }
+
+
+def test_each_order_says_which_documents_it_has(client_for: APIClient, shop: Shop) -> None:
+    orders = make_orders(shop, ["C-1", "C-2", "C-3"])
+    batch = start_batch(shop, orders, create_label=True)
+    set_state(orders[0], ShipmentState.LABELLED, label_file="labels/c1.pdf", customs_declaration="customs/c1.pdf")
+    set_state(orders[1], ShipmentState.LABELLED, label_file="labels/c2.pdf")
+
+    results = client_for.get(batch_url(batch.pk)).json()["orders"]["results"]
+
+    assert {o["order_number"]: o["documents"] for o in results} == {
+        "C-1": ["label", "customs_declaration"],
+        "C-2": ["label"],
+        "C-3": [],
     }
 
 

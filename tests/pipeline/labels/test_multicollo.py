@@ -73,11 +73,15 @@ def test_multicollo_express_and_default_orders_match_the_official_specs(
     parcels(multicollo, "4.000", None, None)
     multicollo.weight_kg = Decimal("9.000")
     multicollo.save()
-    express = OrderFactory(
+    integration.sender_eori_number = "NL123456789000"
+    integration.save()
+    express = OrderFactory(  # outside the EU customs area: with what customs need
         shop=shop,
         order_number="A-2",
         shipping_option_code="dhl_express:express",
+        customs_invoice_number="INV-A-2",
         address={"country": "GB", "postal_code": "SW1A 1AA", "city": "London", "street": "Downing Street"},
+        lines=[{"hs_code": "610910", "origin_country": "PT"}],
     )
     default = OrderFactory(shop=shop, order_number="A-3")
     sync_catalogue(integration)
@@ -129,7 +133,10 @@ def test_multicollo_express_and_default_orders_match_the_official_specs(
     with shipment.label_file.open("rb") as handle:
         assert len(PdfReader(handle).pages) == 3
     merged = batch_labels.batch_labels_pdf(batch=batch)
-    assert len(PdfReader(io.BytesIO(merged.read())).pages) == 5
+    pages = PdfReader(io.BytesIO(merged.read())).pages
+    # A-1's three labels, A-2's label and right after it its customs declaration (GB is outside), A-3's label.
+    assert len(pages) == 6
+    assert "CN23" in (pages[4].extract_text() or "") and "A-2" in (pages[4].extract_text() or "")
     state = sandbox.snapshot()
     assert state["duplicate_labels"] == 0
     assert sorted(len(s["parcels"]) for s in state["shipments"]["items"]) == [1, 1, 3]
