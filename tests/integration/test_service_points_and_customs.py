@@ -84,7 +84,9 @@ def test_mixed_batch_labels_the_good_orders_and_names_the_problem_of_the_bad_one
     )  # fmt: skip
     orders = [home, pickup, closed, swiss, american]
 
-    answer = api(stack, token, "POST", "/orders/sendcloud/shipments/create-label", {"order_ids": [o.pk for o in orders]})
+    answer = api(
+        stack, token, "POST", "/orders/sendcloud/shipments/create-label", {"order_ids": [o.pk for o in orders]}
+    )
     assert answer.status_code == 200, answer.text
     batch = wait_until_finished(answer.json()["status_check_url"].rsplit("/", 1)[-1], timeout=120)
 
@@ -100,7 +102,9 @@ def test_mixed_batch_labels_the_good_orders_and_names_the_problem_of_the_bad_one
     assert "service point 1000005 is not available" in rows["SP-2"].last_error
     assert "no label was bought" in rows["SP-2"].last_error
     assert rows["US-1"].failed_phase == Phase.PUSH
-    assert "Customs data is incomplete for a parcel to US: HS code missing on line 2 (SKU-7)." in rows["US-1"].last_error
+    assert (
+        "Customs data is incomplete for a parcel to US: HS code missing on line 2 (SKU-7)." in rows["US-1"].last_error
+    )
     assert rows["CH-1"].customs_declaration and not rows["H-1"].customs_declaration
 
     # No label for the two bad orders: never asked for, none made; the US order never even left.
