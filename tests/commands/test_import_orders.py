@@ -486,7 +486,8 @@ def test_service_point_and_customs_are_imported_and_cleared_on_reimport(shop: Sh
         export.receiver_eori_number,
     ) == ("INV-2026-0042", "gift", "private", "CHE-123.456.789 MWST", "CH123456789")
     line = export.lines.order_by("position").first()
-    assert line is not None and (line.hs_code, line.origin_country) == ("610910", "PT")
+    assert line is not None
+    assert (line.hs_code, line.origin_country) == ("610910", "PT")
 
     sample_items[0]["service_point"] = None  # back to delivery at the address
     sample_items[1].pop("customs")

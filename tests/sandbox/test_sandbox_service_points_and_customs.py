@@ -72,7 +72,8 @@ def test_carriers_radius_and_limit_narrow_the_search(api: Api) -> None:
     dhl = points(api, **near, carrier_code="dhl")["results"]
     assert {point["carrier"]["code"] for point in dhl} == {"dhl"}
     close = points(api, **near, carrier_code=["postnl", "dhl"], radius=1000)["results"]
-    assert close and all(point["distance"] <= 1000 for point in close)
+    assert close
+    assert all(point["distance"] <= 1000 for point in close)
     assert len(points(api, **near, carrier_code="postnl", limit=2)["results"]) == 2
 
 
@@ -186,9 +187,12 @@ def test_a_non_eu_label_has_a_customs_declaration_and_an_eu_one_has_none(api: Ap
     assert kinds == ["label", "customs-declaration"]
 
     single = api.get(f"/parcels/{swiss}/documents/customs-declaration")
-    assert single.status_code == 200 and single.headers["Content-Type"] == "application/pdf"
+    assert single.status_code == 200
+    assert single.headers["Content-Type"] == "application/pdf"
     text = PdfReader(io.BytesIO(single.content)).pages[0].extract_text() or ""
-    assert "CN23" in text and "HS 340600" in text and "origin NL" in text
+    assert "CN23" in text
+    assert "HS 340600" in text
+    assert "origin NL" in text
     bulk = api.get("/parcel-documents/customs-declaration", params={"parcels": [swiss]})
     assert bulk.status_code == 200
     assert len(PdfReader(io.BytesIO(bulk.content)).pages) == 1

@@ -167,7 +167,8 @@ def test_a_line_without_value_or_weight_is_named(shop: Shop, exporter: Sendcloud
         lines=[{**FULL_LINE, "unit_price": "0", "weight_kg": "0"}],
     )
     assert precheck(fetch(order), integration=exporter) == [
-        "Customs data is incomplete for a parcel to CH: value missing on line 1 (SKU-0); weight missing on line 1 (SKU-0)."
+        "Customs data is incomplete for a parcel to CH: "
+        "value missing on line 1 (SKU-0); weight missing on line 1 (SKU-0)."
     ]
 
 
