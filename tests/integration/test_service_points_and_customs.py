@@ -72,7 +72,7 @@ def test_mixed_batch_labels_the_good_orders_and_names_the_problem_of_the_bad_one
         customs_invoice_number="INV-2026-0042",
         receiver_vat_number="CHE-123.456.789 MWST",
         address={"street": "Bahnhofstrasse", "postal_code": "8001", "city": "Zürich", "country": "CH"},
-        lines=[{"hs_code": "6109.10", "origin_country": "PT"}, {"sku": "MUG", "hs_code": "691200", "origin_country": "NL"}],
+        lines=[{"hs_code": "6109.10", "origin_country": "PT"}, {"hs_code": "691200", "origin_country": "NL"}],
     )  # fmt: skip
     american = OrderFactory(
         shop=shop,
