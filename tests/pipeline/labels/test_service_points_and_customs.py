@@ -1,0 +1,180 @@
+"""The label phase's service-point check and customs declarations, against the sandbox (real HTTP, in-process).
+
+A point is checked right before its order's label is requested: closed or unknown fails the order and no
+label is bought; a check Sendcloud could not answer is retried, and only then is the label asked for. A
+parcel leaving the EU has its customs declaration stored with its label, in the same step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from pypdf import PdfReader
+
+from sendcloud_integration.models import OrderShipment, Phase, PushBatch, SendcloudIntegration, ShipmentState
+from sendcloud_integration.push import services
+from sendcloud_integration.sendcloud import budget
+from sendcloud_sandbox import SandboxConfig, SandboxServer
+from tests.factories import OrderFactory
+from tests.pipeline.labels.fake import run_chunk_until_done
+from webshop.models import Order, Shop
+
+pytestmark = pytest.mark.django_db
+
+CHECK = "POST /service-points/{id}/check-availability"
+LABELS = "POST /orders/create-labels-async"
+PICKUP = "postnl:standard/service_point"
+SWISS = {"street": "Bahnhofstrasse", "postal_code": "8001", "city": "Zürich", "country": "CH"}
+
+
+@pytest.fixture
+def sandbox(settings: Any) -> Iterator[SandboxServer]:
+    config = SandboxConfig(label_delay_seconds=0.05, rate_limits_enabled=False, record_bodies=True)
+    server = SandboxServer(port=0, config=config).start()
+    settings.SENDCLOUD_API_BASE_URL = server.url
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def label(shop: Shop, *orders: Order) -> PushBatch:
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    batch = PushBatch.objects.get(pk=result.batch_id)
+    run_chunk_until_done(batch, deadline_seconds=30, pause=0.05)
+    return batch
+
+
+def row(order: Order) -> OrderShipment:
+    return OrderShipment.objects.get(order=order)
+
+
+def routes(sandbox: SandboxServer, route: str) -> list[dict[str, Any]]:
+    return [entry for entry in sandbox.request_log() if entry["route"] == route]
+
+
+def labelled_orders(sandbox: SandboxServer) -> set[str]:
+    return {order["order_id"] for entry in routes(sandbox, LABELS) for order in entry["body"]["orders"]}
+
+
+def test_an_open_point_is_checked_then_labelled(shop: Shop, integration: Any, sandbox: SandboxServer) -> None:
+    order = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001")
+    label(shop, order)
+    assert row(order).state == ShipmentState.LABELLED
+    assert [entry["path"] for entry in routes(sandbox, CHECK)] == ["/api/v3/service-points/1000001/check-availability"]
+    assert labelled_orders(sandbox) == {str(order.pk)}
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ("1000005", "The service point 1000005 is not available any more"),
+        ("1000103", "The service point 1000103 is not available any more"),
+        ("999", "The service point 999 is unknown to Sendcloud; no label was bought."),
+    ],
+)
+def test_a_closed_or_unknown_point_fails_the_order_and_buys_no_label(
+    shop: Shop, integration: Any, sandbox: SandboxServer, point: str, message: str
+) -> None:
+    bad = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id=point)
+    good = OrderFactory(shop=shop)
+    label(shop, bad, good)
+    failed = row(bad)
+    assert (failed.state, failed.failed_phase) == (ShipmentState.FAILED, Phase.LABEL)
+    assert message in failed.last_error
+    assert failed.label_requested_at is None  # certainly no label: a re-push may ask again
+    assert row(good).state == ShipmentState.LABELLED
+    assert labelled_orders(sandbox) == {str(good.pk)}
+
+
+def test_a_check_sendcloud_could_not_answer_is_retried_before_any_label(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults({CHECK: [{"kind": "server_error", "times": 1}]})
+    order = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000002")
+    label(shop, order)
+    assert row(order).state == ShipmentState.LABELLED
+    log = [entry["route"] for entry in sandbox.request_log() if entry["route"] in (CHECK, LABELS)]
+    assert log == [CHECK, CHECK, LABELS]  # the failed check, the retried one, then the label
+
+
+def test_a_spent_write_budget_holds_the_check_and_the_label(
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer
+) -> None:
+    from sendcloud_integration.pipeline import process
+
+    order = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000002")
+    result = services.push_orders(
+        shop=shop, order_ids=[order.pk], create_label=True, actor=services.Actor.command("test")
+    )
+    spent = mock.Mock(Kind=budget.Kind, acquire=mock.Mock(return_value=30.0))
+    with mock.patch("sendcloud_integration.pipeline.labels.service_points.budget", spent):  # no slot for the check
+        outcome = process.process_chunk(batch_id=result.batch_id, chunk_number=1)
+    assert outcome.retry_in is not None
+    assert spent.acquire.call_args.kwargs["kind"] == budget.Kind.UNSAFE
+    assert row(order).state == ShipmentState.LABEL_QUEUED
+    assert routes(sandbox, CHECK) == []
+    assert routes(sandbox, LABELS) == []
+
+
+def test_a_point_named_only_by_the_carriers_id_is_not_checked(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    order = OrderFactory(shop=shop, service_point_carrier_id="NL-219873")  # home option: Sendcloud decides
+    label(shop, order)
+    assert routes(sandbox, CHECK) == []
+    assert row(order).state == ShipmentState.LABELLED
+
+
+def test_a_non_eu_label_is_stored_with_its_customs_declaration(
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer
+) -> None:
+    integration.sender_eori_number = "NL123456789000"
+    integration.save()
+    order = OrderFactory(
+        shop=shop,
+        order_number="CH-7",
+        shipping_option_code="dhl_express:express",
+        address=SWISS,
+        customs_invoice_number="INV-7",
+        lines=[{"hs_code": "610910", "origin_country": "PT"}],
+    )
+    home = OrderFactory(shop=shop)
+    label(shop, order, home)
+
+    stored = row(order)
+    assert stored.state == ShipmentState.LABELLED
+    assert stored.customs_declaration.name.startswith("customs/acme/CH-7-")
+    with stored.customs_declaration.open("rb") as handle:
+        text = PdfReader(handle).pages[0].extract_text() or ""
+    assert "CN23" in text
+    assert "CH-7" in text
+    assert not row(home).customs_declaration
+    fetched = [e["path"] for e in sandbox.request_log() if e["route"] == "GET /parcel-documents/{type}"]
+    assert sum("customs-declaration" in str(path) for path in fetched) == 1  # one GET for the order's papers
+
+
+def test_a_declaration_not_served_yet_is_waited_for_and_the_label_kept_back(
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer
+) -> None:
+    integration.sender_eori_number = "NL123456789000"
+    integration.save()
+    sandbox.set_faults({"GET /parcel-documents/{type}": [{"kind": "server_error", "times": 2}]})
+    order = OrderFactory(
+        shop=shop,
+        shipping_option_code="dhl_express:express",
+        address=SWISS,
+        customs_invoice_number="INV-8",
+        lines=[{"hs_code": "610910", "origin_country": "PT"}],
+    )
+    label(shop, order)
+    stored = row(order)
+    assert stored.state == ShipmentState.LABELLED
+    assert stored.customs_declaration
+    assert stored.label_file
+    assert sandbox.snapshot()["duplicate_labels"] == 0
