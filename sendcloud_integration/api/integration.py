@@ -204,6 +204,7 @@ class ShippingMethodSerializer(serializers.Serializer):
     max_weight = serializers.CharField(allow_null=True, help_text="kg per parcel; null: no upper limit.")
     countries = serializers.ListField(child=serializers.CharField(), help_text="Destinations it ships to.")
     multicollo = serializers.BooleanField(help_text="Ships one order in several parcels.")
+    service_point = serializers.BooleanField(help_text="Delivers to a service point: the order needs one chosen.")
     is_default = serializers.BooleanField(help_text="The shop's default shipping method.")
 
 
@@ -229,6 +230,7 @@ def shipping_method_response(option: ShippingOption, *, default_code: str) -> di
         "max_weight": _weight(option.max_weight_kg),
         "countries": list(option.countries),
         "multicollo": option.multicollo,
+        "service_point": option.service_point,
         "is_default": option.code == default_code,
     }
 
