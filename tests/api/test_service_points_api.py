@@ -180,3 +180,30 @@ def test_401_without_a_token_and_403_without_the_scope(shop: Shop, integration: 
     pusher = APIClient()
     pusher.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(shop, scopes=[Scope.SHIPMENTS_PUSH])}")
     assert pusher.get(URL, {"country": "NL", "postal_code": "1012"}).status_code == 403
+
+
+def test_update_order_refuses_a_pickup_method_for_an_order_without_a_point(
+    shop: Shop, integration: SendcloudIntegration, sandbox: SandboxServer
+) -> None:
+    from sendcloud_integration.models import ShippingOption
+    from sendcloud_integration.shipping.catalogue import sync_catalogue
+    from tests.factories import OrderFactory
+
+    sync_catalogue(integration)
+    pickup = ShippingOption.objects.get(integration=integration, code="postnl:standard/service_point")
+    order = OrderFactory(shop=shop)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(shop, scopes=[Scope.SHIPMENTS_PUSH])}")
+    body = {"order_id": order.pk, "shipping_method_id": pickup.pk, "weight": 1, "no_parcels": 1}
+
+    refused = client.post("/api/services/webshop/v1/orders/update-order", body, format="json")
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == {
+        "service_point": [
+            "Shipping method 'PostNL Pick-up Point' (postnl:standard/service_point) delivers to a service point, "
+            "but the order has none chosen."
+        ]
+    }
+    order.service_point_id = "1000001"
+    order.save()
+    assert client.post("/api/services/webshop/v1/orders/update-order", body, format="json").status_code == 200

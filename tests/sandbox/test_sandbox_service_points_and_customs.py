@@ -212,3 +212,31 @@ def test_the_sandbox_knows_the_special_territories(api: Api, country: str, posta
     api.push([make_order(1, shipping_address=address)])
     answer = api.labels({"order_id": "ORD-1"}).json()
     assert bool(answer.get("errors")) is refused
+
+
+@pytest.mark.parametrize(
+    ("extra", "pointer", "detail"),
+    [
+        (
+            {"service_point_details": {"id": "1", "carrier_service_point_id": "NL-1"}},
+            "/data/attributes/[0]/service_point_details",
+            "Provide exactly one of id and carrier_service_point_id",
+        ),
+        (
+            {"service_point_details": {"id": 1000001}},
+            "/data/attributes/[0]/service_point_details/id",
+            "Input should be a valid string",
+        ),
+        (
+            {"customs_details": {"export_type": "b2c"}},
+            "/data/attributes/[0]/customs_details/export_type",
+            "Input should be 'private', 'commercial_b2c' or 'commercial_b2b'",
+        ),
+    ],
+)
+def test_the_order_upsert_validates_the_point_and_the_customs_details(
+    api: Api, extra: dict[str, Any], pointer: str, detail: str
+) -> None:
+    answer = api.push([make_order(1, **extra)])
+    assert answer.status_code == 400
+    assert [(e["source"]["pointer"], e["detail"]) for e in answer.json()["errors"]] == [(pointer, detail)]
