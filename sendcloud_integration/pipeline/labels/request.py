@@ -52,12 +52,16 @@ def request(run: LabelRun, rows: list[OrderShipment]) -> list[OrderShipment]:
             fail(rows, "The label was never requested because its batch ended; re-push the order to create it.")
         )
         return []
-    # An order for a service point is requested only once Sendcloud says the point takes parcels.
-    rows = check_service_points(run, rows)
     accepted: list[OrderShipment] = []
     for code, group in label_groups(run, rows):
         if run.unsafe_blocked or run.out_of_time():
             break
+        # An order for a service point is requested only once Sendcloud says its point takes parcels:
+        # checked group by group, right before the group's request, so the checks (writes too) never
+        # spend the budget of the labels they clear.
+        group = check_service_points(run, group)
+        if run.unsafe_blocked or not group:
+            continue
         wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             run.unsafe_blocked = True

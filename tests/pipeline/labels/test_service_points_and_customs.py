@@ -178,3 +178,32 @@ def test_a_declaration_not_served_yet_is_waited_for_and_the_label_kept_back(
     assert stored.customs_declaration
     assert stored.label_file
     assert sandbox.snapshot()["duplicate_labels"] == 0
+
+
+def test_checks_never_spend_the_budget_of_the_labels_they_clear(
+    shop: Shop, integration: Any, sandbox: SandboxServer, settings: Any, tmp_path: Any
+) -> None:
+    """25 pickup orders and a write budget of 23 a minute: the push (1), then the first 20 checks and their
+    label request (21); one more check and the budget is spent. Checking all 25 first would have spent it
+    on checks alone, and the next minute the same again: no label ever."""
+    from sendcloud_integration.pipeline import process
+
+    settings.SENDCLOUD_BUDGET_ENABLED = True
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    settings.SENDCLOUD_UNSAFE_PER_MINUTE = 23
+    settings.SENDCLOUD_UNSAFE_PER_SECOND = 100
+    budget.reset_store()
+    try:
+        orders = [OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001") for _ in range(25)]
+        result = services.push_orders(
+            shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+        )
+        outcome = process.process_chunk(batch_id=result.batch_id, chunk_number=1)
+    finally:
+        budget.reset_store()
+
+    assert outcome.retry_in is not None  # comes back for the other five
+    assert len(routes(sandbox, CHECK)) == 21
+    assert len(labelled_orders(sandbox)) == 20
+    assert OrderShipment.objects.filter(state=ShipmentState.LABEL_QUEUED).count() == 5
