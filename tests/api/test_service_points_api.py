@@ -81,7 +81,8 @@ def test_points_near_a_postal_code(
     assert [p["carrier"]["code"] for p in body["service_points"]] == ["postnl"] * 3
     log = sandbox.request_log()
     assert [entry["route"] for entry in log] == ["GET /service-points"]
-    assert "use_integration_carriers" not in str(log[0]["path"])
+    assert "carrier_code=postnl" in str(log[0]["path"])
+    assert "use_integration_carriers" not in str(log[0]["path"])  # the spec: exactly one carrier scope
 
 
 def test_coordinates_radius_and_the_integrations_carriers(
@@ -92,6 +93,7 @@ def test_coordinates_radius_and_the_integrations_carriers(
     assert points
     assert all(point["distance"] <= 800 for point in points)
     assert {point["carrier"]["code"] for point in points} <= {"postnl", "dhl", "dpd"}
+    assert "use_integration_carriers=true" in str(sandbox.request_log()[0]["path"])
 
 
 def test_a_search_costs_one_get_and_never_a_write_and_repeats_come_from_the_cache(
