@@ -501,7 +501,7 @@ def customs_problems(declared: Customs, lines: list[OrderLine]) -> list[str]:
     """Every field customs need that this order lacks, each named (``HS code missing on line 2 (SKU-7)``).
 
     Needed for every parcel leaving the area: an invoice number, the shipment and export type, and per
-    line an HS code (6 to 10 digits), a country of origin, a value and a weight above zero. A commercial
+    line an HS code (6, 8 or 10 digits), a country of origin, a value and a weight above zero. A commercial
     export also needs the shop's EORI number, and a B2B one the receiver's VAT or EORI number.
     """
     missing: list[str] = []
