@@ -207,3 +207,96 @@ def test_checks_never_spend_the_budget_of_the_labels_they_clear(
     assert len(routes(sandbox, CHECK)) == 21
     assert len(labelled_orders(sandbox)) == 20
     assert OrderShipment.objects.filter(state=ShipmentState.LABEL_QUEUED).count() == 5
+
+
+# --- one run at a time: what each answer of the check does to this run's label request -----------------
+
+
+def one_run(shop: Shop, *orders: Order) -> Any:
+    """Push the orders and run their chunk once (the push and the label phase): the run's outcome."""
+    from sendcloud_integration.pipeline import process
+
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    return process.process_chunk(batch_id=result.batch_id, chunk_number=1)
+
+
+def requested(order: Order) -> bool:
+    return row(order).label_requested_at is not None
+
+
+def test_orders_after_a_home_delivery_are_checked_and_requested_in_the_same_run(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    home = OrderFactory(shop=shop, order_number="A-1")
+    pickup = OrderFactory(shop=shop, order_number="A-2", shipping_option_code=PICKUP, service_point_id="1000001")
+    one_run(shop, home, pickup)
+    assert requested(home)
+    assert requested(pickup)
+
+
+@pytest.mark.parametrize("first_point", ["999", "1000005"])
+def test_an_order_after_a_refused_point_is_still_requested_in_the_same_run(
+    shop: Shop, integration: Any, sandbox: SandboxServer, first_point: str
+) -> None:
+    refused = OrderFactory(shop=shop, order_number="B-1", shipping_option_code=PICKUP, service_point_id=first_point)
+    good = OrderFactory(shop=shop, order_number="B-2", shipping_option_code=PICKUP, service_point_id="1000001")
+    one_run(shop, refused, good)
+    assert row(refused).state == ShipmentState.FAILED
+    assert requested(good)
+
+
+def test_a_check_sendcloud_could_not_answer_counts_an_attempt_and_holds_only_its_order(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    sandbox.set_faults({CHECK: [{"kind": "server_error", "times": 1}]})
+    held = OrderFactory(shop=shop, order_number="C-1", shipping_option_code=PICKUP, service_point_id="1000001")
+    good = OrderFactory(shop=shop, order_number="C-2", shipping_option_code=PICKUP, service_point_id="1000002")
+    outcome = one_run(shop, held, good)
+    assert outcome.counts_attempt is True
+    assert outcome.retry_in is not None
+    assert row(held).state == ShipmentState.LABEL_QUEUED
+    assert not requested(held)
+    assert requested(good)
+    chunk = PushBatch.objects.get(pk=row(held).batch_id).chunks.get()
+    assert "503" in chunk.last_error
+
+
+def test_a_refused_or_impossible_check_fails_only_its_order(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    from sendcloud_integration.sendcloud.client import SendcloudV3Client
+    from sendcloud_integration.sendcloud.errors import SendcloudError
+
+    odd = OrderFactory(shop=shop, order_number="D-1", shipping_option_code=PICKUP, service_point_id="12a")
+    refused = OrderFactory(shop=shop, order_number="D-2", shipping_option_code=PICKUP, service_point_id="1000002")
+    good = OrderFactory(shop=shop, order_number="D-3", shipping_option_code=PICKUP, service_point_id="1000001")
+    real = SendcloudV3Client.check_service_point
+
+    def check(self: SendcloudV3Client, point_id: str) -> bool:
+        if point_id == "1000002":
+            raise SendcloudError("Sendcloud refused the check.")
+        return real(self, point_id)
+
+    with mock.patch.object(SendcloudV3Client, "check_service_point", check):
+        one_run(shop, odd, refused, good)
+    assert row(odd).state == ShipmentState.FAILED
+    assert "The service point 12a could not be checked" in row(odd).last_error
+    assert row(refused).state == ShipmentState.FAILED
+    assert "could not be checked: Sendcloud refused the check." in row(refused).last_error
+    assert requested(good)
+
+
+def test_once_the_budget_is_spent_no_further_check_asks_for_a_slot(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    orders = [
+        OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id=point)
+        for point in ("1000001", "1000002", "1000004")
+    ]
+    spent = mock.Mock(Kind=budget.Kind, acquire=mock.Mock(return_value=30.0))
+    with mock.patch("sendcloud_integration.pipeline.labels.service_points.budget", spent):
+        one_run(shop, *orders)
+    assert spent.acquire.call_count == 1
+    assert routes(sandbox, CHECK) == []
