@@ -231,9 +231,13 @@ def test_orders_after_a_home_delivery_are_checked_and_requested_in_the_same_run(
 ) -> None:
     home = OrderFactory(shop=shop, order_number="A-1")
     pickup = OrderFactory(shop=shop, order_number="A-2", shipping_option_code=PICKUP, service_point_id="1000001")
-    one_run(shop, home, pickup)
-    assert requested(home)
-    assert requested(pickup)
+    # Same method, so the same label request: one known only by the carrier's id (not checked), then one checked.
+    by_carrier = OrderFactory(
+        shop=shop, order_number="A-3", shipping_option_code=PICKUP, service_point_carrier_id="NL-219874"
+    )
+    checked = OrderFactory(shop=shop, order_number="A-4", shipping_option_code=PICKUP, service_point_id="1000002")
+    one_run(shop, home, pickup, by_carrier, checked)
+    assert all(requested(order) for order in (home, pickup, by_carrier, checked))
 
 
 @pytest.mark.parametrize("first_point", ["999", "1000005"])
