@@ -310,13 +310,16 @@ class Api:
 
 
 def demo_orders(var_dir: Path) -> tuple[list[int], set[int]]:
-    """The demo shop's order ids, and those Sendcloud must refuse (a Dutch postal code cut short)."""
+    """The demo shop's order ids, and those that must fail: a Dutch postal code cut short (Sendcloud refuses
+    it), and the sandbox's closed service point 1000005 (the label phase's availability check fails it)."""
     with contextlib.closing(sqlite3.connect(f"file:{var_dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=30)) as db:
         rows = db.execute(
-            "SELECT o.id, a.postal_code, a.country FROM webshop_order o JOIN webshop_shop s ON s.id = o.shop_id "
+            "SELECT o.id, a.postal_code, a.country, o.service_point_id FROM webshop_order o "
+            "JOIN webshop_shop s ON s.id = o.shop_id "
             "LEFT JOIN webshop_shippingaddress a ON a.order_id = o.id WHERE s.slug = 'demo' ORDER BY o.id"
         ).fetchall()
-    return [row[0] for row in rows], {row[0] for row in rows if row[2] == "NL" and row[1] == "1012"}
+    refused = {row[0] for row in rows if (row[2] == "NL" and row[1] == "1012") or row[3] == "1000005"}
+    return [row[0] for row in rows], refused
 
 
 def run_printed(command: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from webshop.models import ApiToken, Order, Shop
+from webshop.models import ApiToken, CustomsExportType, CustomsShipmentType, Order, Shop
 from wemasy.encryption import EncryptedTextField
 
 
@@ -64,6 +64,23 @@ class SendcloudIntegration(models.Model):
     shipping_options_synced_at = models.DateTimeField(null=True, blank=True)
     #: The destination countries that sync asked Sendcloud about: only for these can a country be refused locally.
     shipping_options_countries = models.JSONField(default=list, blank=True)
+    # --- customs defaults, for orders that leave the EU customs and VAT area and do not say ----------------
+    customs_shipment_type = models.CharField(
+        max_length=32,
+        choices=CustomsShipmentType.choices,
+        default=CustomsShipmentType.COMMERCIAL_GOODS,
+        help_text="Why goods are sent, unless the order says.",
+    )
+    customs_export_type = models.CharField(
+        max_length=32,
+        choices=CustomsExportType.choices,
+        default=CustomsExportType.COMMERCIAL_B2C,
+        help_text="Private, B2C or B2B export, unless the order says.",
+    )
+    sender_eori_number = models.CharField(
+        max_length=32, blank=True, help_text="The shop's EORI number (needed for commercial exports)."
+    )
+    sender_vat_number = models.CharField(max_length=32, blank=True, help_text="The shop's VAT number.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -118,6 +135,8 @@ class ShippingOption(models.Model):
     #: Destination countries (ISO 3166-1 alpha-2) it was offered for, among those the sync asked about.
     countries = models.JSONField(default=list, blank=True)
     multicollo = models.BooleanField(default=False, help_text="Can ship one order in several parcels.")
+    #: Delivers to a service point rather than to the address (Sendcloud's ``functionalities.last_mile``).
+    service_point = models.BooleanField(default=False, help_text="Delivers to a service point the customer chose.")
     is_available = models.BooleanField(default=True, help_text="Cleared when Sendcloud no longer offers it.")
     synced_at = models.DateTimeField(default=timezone.now)
 

@@ -36,6 +36,12 @@ class CatalogueOption:
     multicollo: bool
     signature: bool = False
     max_dimensions_cm: tuple[str, str, str] = ("175.00", "78.00", "58.00")
+    #: ``functionalities.last_mile``: ``service_point`` options need the order's service point.
+    last_mile: str = "home_delivery"
+
+    @property
+    def needs_service_point(self) -> bool:
+        return self.last_mile == "service_point"
 
     def serves(self, from_country: str, to_country: str) -> bool:
         return from_country.upper() in FROM_COUNTRIES and to_country.upper() in self.countries
@@ -73,6 +79,15 @@ OPTIONS: tuple[CatalogueOption, ...] = (
         "ups:standard", "UPS Standard", "ups", "UPS", "UPS Standard", Decimal("0.001"), Decimal("70.000"),
         EU | frozenset({"GB", "CH", "NO"}), multicollo=True,
     ),
+    CatalogueOption(
+        "postnl:standard/service_point", "PostNL Pick-up Point", "postnl", "PostNL", "PostNL Standard",
+        Decimal("0.001"), Decimal("23.000"), frozenset({"NL", "BE"}), multicollo=False, last_mile="service_point",
+    ),
+    CatalogueOption(
+        "dhl:standard/service_point", "DHL Parcel ServicePoint", "dhl", "DHL", "DHL Parcel Standard",
+        Decimal("0.001"), Decimal("20.000"), frozenset({"NL", "BE", "DE"}), multicollo=False,
+        last_mile="service_point",
+    ),
 )  # fmt: skip
 BY_CODE = {option.code: option for option in OPTIONS}
 
@@ -94,7 +109,7 @@ def render_option(option: CatalogueOption, from_country: str | None, to_country:
         "functionalities": {
             "multicollo": option.multicollo,
             "signature": option.signature,
-            "last_mile": "home_delivery",
+            "last_mile": option.last_mile,
             "first_mile": "pickup_dropoff",
             "service_area": "international" if international else "domestic",
             "tracked": True,
@@ -104,7 +119,11 @@ def render_option(option: CatalogueOption, from_country: str | None, to_country:
         "contract": {"id": 60, "client_id": "", "carrier_code": option.carrier_code, "name": f"{option.carrier_name}"},
         "weight": {"min": _weight(option.min_kg), "max": _weight(option.max_kg)},
         "max_dimensions": {"length": length, "width": width, "height": height, "unit": "cm"},
-        "requirements": {"fields": [], "export_documents": outside_eu, "is_service_point_required": False},
+        "requirements": {
+            "fields": [],
+            "export_documents": outside_eu,
+            "is_service_point_required": option.needs_service_point,
+        },
         "charging_type": "label_creation",
         "quotes": None,
     }

@@ -83,6 +83,23 @@ def _tracking_url(shipment: StoredShipment, tracking_number: str) -> str:
     return f"https://tracking.sandbox.invalid/forward?{query}"
 
 
+def _documents(shipment: StoredShipment, parcel_id: int, base_url: str) -> list[JsonDict]:
+    """An announced parcel's documents: its label, and a customs declaration when it leaves the customs area."""
+    documents: list[JsonDict] = [
+        {"type": "label", "document_type": "label", "size": "a6", "link": label_link(base_url, parcel_id)}
+    ]
+    if shipment.customs_declaration:
+        documents.append(
+            {
+                "type": "cn23",
+                "document_type": "customs-declaration",
+                "size": "a4",
+                "link": f"{base_url}/api/v3/parcels/{parcel_id}/documents/customs-declaration",
+            }
+        )
+    return documents
+
+
 def render_shipment(shipment: StoredShipment, *, now: float, base_url: str) -> JsonDict:
     """A shipment as ``GET /shipments/{id}`` returns it, with parcel statuses as of ``now``."""
     status = shipment.status(now)
@@ -94,18 +111,7 @@ def render_shipment(shipment: StoredShipment, *, now: float, base_url: str) -> J
             {
                 "id": parcel.id,
                 "status": {"code": status, "message": STATUS_MESSAGES[status]},
-                "documents": (
-                    [
-                        {
-                            "type": "label",
-                            "document_type": "label",
-                            "size": "a6",
-                            "link": label_link(base_url, parcel.id),
-                        }
-                    ]
-                    if ready
-                    else []
-                ),
+                "documents": _documents(shipment, parcel.id, base_url) if ready else [],
                 "tracking_number": parcel.tracking_number if ready else "",
                 "tracking_url": _tracking_url(shipment, parcel.tracking_number) if ready else None,
                 "dimensions": parcel.contents.dimensions,

@@ -81,6 +81,10 @@ class StoredShipment:
     created_at: float
     ready_at: float
     failure_message: str | None
+    #: The parcels leave the EU customs and VAT area: each has a customs declaration (CN23) once announced.
+    customs_declaration: bool = False
+    #: The order's ``customs_details`` and items as they were when the label was made (for the declaration).
+    customs: JsonDict | None = None
 
     def status(self, now: float) -> str:
         """ANNOUNCING until the label delay has passed, then READY_TO_SEND or ANNOUNCEMENT_FAILED."""
@@ -117,6 +121,8 @@ class NewShipment:
     parcels: list[ParcelContents]
     ready_at: float
     failure_message: str | None
+    customs_declaration: bool = False
+    customs: JsonDict | None = None
 
 
 @dataclass
@@ -146,6 +152,14 @@ class SandboxState:
         self._shipments: dict[str, StoredShipment] = {}
         self._index = _Indexes()
         self._in_flight: set[tuple[int, str]] = set()
+        self._service_points_since: float | None = None
+
+    def service_points_age(self, now: float) -> float:
+        """Seconds since the sandbox first answered about service points (the clock their closing follows)."""
+        with self._lock:
+            if self._service_points_since is None:
+                self._service_points_since = now
+            return now - self._service_points_since
 
     def clear(self) -> None:
         """Forget every order and shipment; ids keep counting so stale ids never resolve again."""
@@ -154,6 +168,7 @@ class SandboxState:
             self._shipments.clear()
             self._index = _Indexes()
             self._in_flight.clear()
+            self._service_points_since = None
 
     # ----- orders -------------------------------------------------------------------------
 
@@ -341,6 +356,8 @@ class SandboxState:
                 created_at=now,
                 ready_at=new.ready_at,
                 failure_message=new.failure_message,
+                customs_declaration=new.customs_declaration,
+                customs=new.customs,
             )
             self._shipments[shipment_id] = shipment
             self._index.shipments_by_number.setdefault(order.order_number.lower(), []).append(shipment_id)

@@ -229,6 +229,37 @@ def _validate_order(
     check.address(raw.get("shipping_address"), f"{pointer}/shipping_address")
     check.address(raw.get("billing_address"), f"{pointer}/billing_address")
     _validate_shipping_details(check, raw.get("shipping_details"), f"{pointer}/shipping_details")
+    _validate_service_point(check, raw.get("service_point_details"), f"{pointer}/service_point_details")
+    _validate_customs(check, raw.get("customs_details"), f"{pointer}/customs_details")
+
+
+#: The enums of ``customs_details`` (spec v3/orders).
+SHIPMENT_TYPES = ("gift", "commercial_goods", "commercial_sample", "returned_goods")
+EXPORT_TYPES = ("private", "commercial_b2c", "commercial_b2b")
+
+
+def _validate_service_point(check: _Collector, value: Any, pointer: str) -> None:
+    """``service_point_details``: exactly one of ``id`` and ``carrier_service_point_id`` (the spec's oneOf)."""
+    point = check.obj(value, pointer, required=False)
+    if point is None:
+        return
+    given = [key for key in ("id", "carrier_service_point_id") if key in point]
+    if len(given) != 1:
+        check.add(pointer, "Provide exactly one of id and carrier_service_point_id")
+    for key in (*given, "post_number"):
+        check.string(point, key, pointer, required=False)
+
+
+def _validate_customs(check: _Collector, value: Any, pointer: str) -> None:
+    """``customs_details`` (nullable): the shipment and export types from their enums."""
+    customs = check.obj(value, pointer, required=False)
+    if customs is None:
+        return
+    for key, choices in (("shipment_type", SHIPMENT_TYPES), ("export_type", EXPORT_TYPES)):
+        chosen = customs.get(key)
+        if chosen is not None and chosen not in choices:
+            check.add(f"{pointer}/{key}", f"Input should be {_choices(choices)}", code="invalid_choice")
+    check.string(customs, "commercial_invoice_number", pointer, required=False)
 
 
 def _validate_items(check: _Collector, value: Any, pointer: str, currencies: Collection[str]) -> None:

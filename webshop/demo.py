@@ -2,8 +2,8 @@
 
 ``make_orders`` writes thousands of orders in a handful of bulk inserts (one per table), with a
 deterministic mix of the cases the push must handle: ordinary orders, quotes, unpaid ones, orders
-without a shipping address, house numbers left inside the street, and orders that Sendcloud would
-refuse.
+without a shipping address, house numbers left inside the street, orders that Sendcloud would
+refuse, orders for a service point (one of them closed) and exports to Switzerland with customs data.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class Kind(enum.StrEnum):
     NO_ADDRESS = "no_address"
     NUMBER_IN_STREET = "number_in_street"
     INVALID = "invalid"  # passes our own pre-check, refused by Sendcloud (a Dutch postal code cut short)
+    SERVICE_POINT = "service_point"  # to a sandbox pickup point in Amsterdam; every third one has closed
+    EXPORT = "export"  # to Zürich, outside the EU: invoice number, HS codes and origins
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Mix:
     no_address: int = 0
     number_in_street: int = 0
     invalid: int = 0
+    service_point: int = 0
+    export: int = 0
 
     def kind_for(self, rng: random.Random) -> Kind:
         roll = rng.randrange(100)
@@ -61,6 +65,8 @@ class Mix:
             (Kind.NO_ADDRESS, self.no_address),
             (Kind.NUMBER_IN_STREET, self.number_in_street),
             (Kind.INVALID, self.invalid),
+            (Kind.SERVICE_POINT, self.service_point),
+            (Kind.EXPORT, self.export),
         ):
             if roll < share:
                 return kind
@@ -68,7 +74,16 @@ class Mix:
         return Kind.NORMAL
 
 
-DEMO_MIX = Mix(quote=3, unpaid=5, no_address=3, number_in_street=10, invalid=3)
+DEMO_MIX = Mix(quote=3, unpaid=5, no_address=3, number_in_street=10, invalid=3, service_point=5, export=4)
+
+#: The sandbox's pickup option and points (``sendcloud_sandbox/service_points.py``): 1000005 has closed.
+PICKUP_OPTION = "postnl:standard/service_point"
+DEMO_POINTS = ("1000001", "1000002", "1000005")
+EXPORT_OPTION = "dhl_express:express"
+EXPORT_ADDRESS = ("CH", "Zürich", "8001", "Bahnhofstrasse")
+#: HS code and country of origin per product of ``PRODUCTS``.
+CUSTOMS = {"TS-RED-M": ("610910", "PT"), "HOOD-BLK-L": ("611020", "PT"), "MUG-WHT": ("691200", "NL"),
+           "CAP-NVY": ("650500", "CN")}  # fmt: skip
 
 
 @transaction.atomic
@@ -101,13 +116,16 @@ def make_orders(
             customer_name=f"Customer {number}",
             customer_email=f"customer{number}@example.com",
             customer_phone="+31612345678",
+            **_shipping_of(kind, number),
         )
         for n, (kind, number) in enumerate(plan)
     )
     addresses = []
     lines = []
     for order, (kind, number) in zip(orders, plan, strict=True):
-        country, city, postal_code, street = CITIES[0 if kind is Kind.INVALID else number % len(CITIES)]
+        country, city, postal_code, street = (
+            EXPORT_ADDRESS if kind is Kind.EXPORT else CITIES[0 if kind in _AMSTERDAM else number % len(CITIES)]
+        )
         if kind is not Kind.NO_ADDRESS:
             house_number = str(1 + number % 250)
             addresses.append(
@@ -131,8 +149,29 @@ def make_orders(
                     quantity=1 + (number + position) % 3,
                     unit_price=Decimal(price),
                     weight_kg=Decimal(weight),
+                    **_customs_of(kind, sku),
                 )
             )
     ShippingAddress.objects.bulk_create(addresses)
     OrderLine.objects.bulk_create(lines)
     return orders
+
+
+#: Kinds shipped to the first city (Amsterdam): the invalid postal code is Dutch, the pickup points are there.
+_AMSTERDAM = frozenset({Kind.INVALID, Kind.SERVICE_POINT})
+
+
+def _shipping_of(kind: Kind, number: int) -> dict[str, str]:
+    """The order's shipping method, service point and customs fields for its kind."""
+    if kind is Kind.SERVICE_POINT:
+        return {"shipping_option_code": PICKUP_OPTION, "service_point_id": DEMO_POINTS[number % len(DEMO_POINTS)]}
+    if kind is Kind.EXPORT:
+        return {"shipping_option_code": EXPORT_OPTION, "customs_invoice_number": f"INV-{number:06d}"}
+    return {}
+
+
+def _customs_of(kind: Kind, sku: str) -> dict[str, str]:
+    if kind is not Kind.EXPORT:
+        return {}
+    hs_code, origin = CUSTOMS[sku]
+    return {"hs_code": hs_code, "origin_country": origin}

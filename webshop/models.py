@@ -115,6 +115,23 @@ class ApiToken(models.Model):
         return parts[1]
 
 
+class CustomsShipmentType(models.TextChoices):
+    """Why goods cross a customs border (the customs declaration's "nature of the goods")."""
+
+    GIFT = "gift", "Gift"
+    COMMERCIAL_GOODS = "commercial_goods", "Commercial goods"
+    COMMERCIAL_SAMPLE = "commercial_sample", "Commercial sample"
+    RETURNED_GOODS = "returned_goods", "Returned goods"
+
+
+class CustomsExportType(models.TextChoices):
+    """Who exports to whom: a private person, a business to consumers, a business to businesses."""
+
+    PRIVATE = "private", "Private"
+    COMMERCIAL_B2C = "commercial_b2c", "Commercial B2C"
+    COMMERCIAL_B2B = "commercial_b2b", "Commercial B2B"
+
+
 class Order(models.Model):
     """A webshop order, as imported from the platform."""
 
@@ -158,6 +175,34 @@ class Order(models.Model):
         blank=True,
         help_text="The order's weight in kg; blank: the sum of its lines (or of its parcels' weights).",
     )
+    # --- delivery to a service point (a pickup point) instead of the address -------------------------------
+    service_point_id = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Sendcloud's id of the service point the customer chose; blank: delivered to the address.",
+    )
+    service_point_carrier_id = models.CharField(
+        max_length=64, blank=True, help_text="The carrier's own id of that point, where the carrier needs it."
+    )
+    service_point_post_number = models.CharField(
+        max_length=32, blank=True, help_text="The customer's post number, for a parcel locker (e.g. a Packstation)."
+    )
+    # --- customs, for a parcel leaving the EU customs and VAT area -------------------------------------------
+    customs_invoice_number = models.CharField(max_length=64, blank=True, help_text="The commercial invoice's number.")
+    customs_shipment_type = models.CharField(
+        max_length=32,
+        choices=CustomsShipmentType.choices,
+        blank=True,
+        help_text="Why the goods are sent; blank: the shop's default.",
+    )
+    customs_export_type = models.CharField(
+        max_length=32,
+        choices=CustomsExportType.choices,
+        blank=True,
+        help_text="Private, B2C or B2B export; blank: the shop's default.",
+    )
+    receiver_vat_number = models.CharField(max_length=32, blank=True, help_text="The receiver's VAT number.")
+    receiver_eori_number = models.CharField(max_length=32, blank=True, help_text="The receiver's EORI number.")
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -168,6 +213,10 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.order_number
+
+    @property
+    def has_service_point(self) -> bool:
+        return bool(self.service_point_id.strip() or self.service_point_carrier_id.strip())
 
     @property
     def total_amount(self) -> Decimal:

@@ -23,7 +23,18 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from webshop.models import ApiToken, IssuedToken, Order, OrderLine, OrderParcel, Scope, ShippingAddress, Shop
+from webshop.models import (
+    ApiToken,
+    CustomsExportType,
+    CustomsShipmentType,
+    IssuedToken,
+    Order,
+    OrderLine,
+    OrderParcel,
+    Scope,
+    ShippingAddress,
+    Shop,
+)
 from wemasy.errors import ApplicationError
 
 _T = TypeVar("_T")
@@ -212,6 +223,39 @@ class _OrderData:
     shipping_option_code: str = ""
     weight_kg: Decimal | None = None
     parcels: tuple[_ParcelData, ...] = ()
+    service_point: _ServicePointData | None = None
+    customs: _CustomsData | None = None
+
+
+@dataclass(frozen=True)
+class _ServicePointData:
+    id: str
+    carrier_point_id: str
+    post_number: str
+
+
+@dataclass(frozen=True)
+class _CustomsData:
+    invoice_number: str
+    shipment_type: str
+    export_type: str
+    receiver_vat_number: str
+    receiver_eori_number: str
+
+
+#: The import's ``service_point`` and ``customs`` keys → ``Order`` columns (also what a re-import rewrites).
+_SERVICE_POINT_COLUMNS: Final = {
+    "id": "service_point_id",
+    "carrier_point_id": "service_point_carrier_id",
+    "post_number": "service_point_post_number",
+}
+_CUSTOMS_COLUMNS: Final = {
+    "invoice_number": "customs_invoice_number",
+    "shipment_type": "customs_shipment_type",
+    "export_type": "customs_export_type",
+    "receiver_vat_number": "receiver_vat_number",
+    "receiver_eori_number": "receiver_eori_number",
+}
 
 
 #: The columns an import rewrites on an order that already exists (``shop`` and the number identify it).
@@ -228,6 +272,8 @@ _ORDER_UPDATE_FIELDS: Final = (
     "customer_company",
     "shipping_option_code",
     "weight_kg",
+    *_SERVICE_POINT_COLUMNS.values(),
+    *_CUSTOMS_COLUMNS.values(),
 )
 
 
@@ -321,6 +367,39 @@ def _read_order(reader: _Reader) -> _OrderData:
         shipping_option_code=reader.text("shipping_option_code", Order),
         weight_kg=reader.decimal("weight_kg", Order) if reader.data.get("weight_kg") is not None else None,
         parcels=_read_parcels(reader),
+        service_point=_read_service_point(reader.object("service_point", required=False)),
+        customs=_read_customs(reader.object("customs", required=False)),
+    )
+
+
+def _read_service_point(reader: _Reader | None) -> _ServicePointData | None:
+    """``service_point``: Sendcloud's point ``id`` and/or the carrier's ``carrier_point_id``, a ``post_number``."""
+    if reader is None:
+        return None
+    point = _ServicePointData(
+        **{key: reader.text(key, Order, column=column) for key, column in _SERVICE_POINT_COLUMNS.items()}
+    )
+    if point.id and not point.id.isdigit():
+        reader.fail("id", 'must be Sendcloud\'s numeric service point id, e.g. "1000001"')
+    if not point.id and not point.carrier_point_id:
+        reader.fail("id", "a service point needs its id (or carrier_point_id); use null for delivery to the address")
+    return point
+
+
+def _read_customs(reader: _Reader | None) -> _CustomsData | None:
+    """``customs``: the invoice number, shipment and export type, the receiver's tax numbers (all optional)."""
+    if reader is None:
+        return None
+    return _CustomsData(
+        invoice_number=reader.text("invoice_number", Order, column="customs_invoice_number"),
+        shipment_type=reader.choice("shipment_type", CustomsShipmentType.values)
+        if reader.data.get("shipment_type") not in (None, "")
+        else "",
+        export_type=reader.choice("export_type", CustomsExportType.values)
+        if reader.data.get("export_type") not in (None, "")
+        else "",
+        receiver_vat_number=reader.text("receiver_vat_number", Order),
+        receiver_eori_number=reader.text("receiver_eori_number", Order),
     )
 
 
@@ -552,6 +631,8 @@ def _save_orders(*, shop: Shop, orders: list[_OrderData]) -> list[Order]:
             customer_company=data.customer_company,
             shipping_option_code=data.shipping_option_code,
             weight_kg=data.weight_kg,
+            **_service_point_columns(data.service_point),
+            **_customs_columns(data.customs),
         )
         for data in orders
     ]
@@ -624,6 +705,15 @@ def _save_orders(*, shop: Shop, orders: list[_OrderData]) -> list[Order]:
         batch_size=BATCH_SIZE,
     )
     return saved
+
+
+def _service_point_columns(point: _ServicePointData | None) -> dict[str, str]:
+    """The order's service point columns; all blank (delivery to the address) without one."""
+    return {column: getattr(point, key) if point else "" for key, column in _SERVICE_POINT_COLUMNS.items()}
+
+
+def _customs_columns(customs: _CustomsData | None) -> dict[str, str]:
+    return {column: getattr(customs, key) if customs else "" for key, column in _CUSTOMS_COLUMNS.items()}
 
 
 def _order_ids(*, shop: Shop, numbers: list[str]) -> dict[str, int]:

@@ -238,6 +238,9 @@ SENDCLOUD_DOCUMENT_STALLED_SECONDS: float = env.float("SENDCLOUD_DOCUMENT_STALLE
 # this, one POST /v3/shipping-options per destination country below, from SENDCLOUD_SHIPPING_FROM_COUNTRY.
 SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS: int = env.int("SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS", default=86400)
 SENDCLOUD_SHIPPING_FROM_COUNTRY: str = env.str("SENDCLOUD_SHIPPING_FROM_COUNTRY", default="NL").upper()
+# The service-point search (sendcloud_integration/shipping/service_points.py): answers are cached per query
+# for this long (points change over days; a checkout asks the same question many times a minute).
+SENDCLOUD_SERVICE_POINTS_CACHE_SECONDS: int = env.int("SENDCLOUD_SERVICE_POINTS_CACHE_SECONDS", default=120)
 SENDCLOUD_SHIPPING_COUNTRIES: list[str] = [
     c.strip().upper() for c in env.list("SENDCLOUD_SHIPPING_COUNTRIES", default=["NL", "BE", "DE", "FR", "GB", "US"])
 ]

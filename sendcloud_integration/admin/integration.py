@@ -30,6 +30,10 @@ class WriteOnlyField(forms.CharField):
         return bool(data)
 
 
+#: The shop's customs defaults, used by an order that does not say (``sendcloud/shipping_data.customs``).
+CUSTOMS_DEFAULTS = ("customs_shipment_type", "customs_export_type", "sender_eori_number", "sender_vat_number")
+
+
 class SendcloudIntegrationForm(forms.ModelForm):
     secret_key = WriteOnlyField(
         required=False,
@@ -50,6 +54,7 @@ class SendcloudIntegrationForm(forms.ModelForm):
             "sender_address_id",
             "shipping_option_code",
             "is_active",
+            *CUSTOMS_DEFAULTS,
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -98,6 +103,7 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Customs defaults (orders leaving the EU customs and VAT area)", {"fields": CUSTOMS_DEFAULTS}),
         ("Connection", {"fields": readonly_fields}),
         ("Shipping methods", {"fields": ("shipping_methods",)}),
     )

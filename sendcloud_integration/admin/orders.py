@@ -25,6 +25,11 @@ from sendcloud_integration.admin.display import (
     shipment_of,
     when,
 )
+from sendcloud_integration.admin.service_points import (
+    customs_overview,
+    order_service_point_view,
+    service_point_overview,
+)
 from sendcloud_integration.admin.shipping import order_shipping_view
 from sendcloud_integration.models import (
     Phase,
@@ -161,12 +166,27 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "shipping_overview",
+        "service_point",
+        "customs",
         "shipment_overview",
         "sendcloud_call_log",
     )
     fieldsets = (
         (None, {"fields": ("shop", "order_number", "type", "status", "payment_status", "currency")}),
-        ("Sendcloud", {"fields": ("shipping_overview", "shipment_overview", "sendcloud_call_log")}),
+        ("Sendcloud", {"fields": ("shipping_overview", "service_point", "shipment_overview", "sendcloud_call_log")}),
+        (
+            "Customs",
+            {
+                "fields": (
+                    "customs",
+                    "customs_invoice_number",
+                    "customs_shipment_type",
+                    "customs_export_type",
+                    "receiver_vat_number",
+                    "receiver_eori_number",
+                )
+            },
+        ),
         ("Customer", {"fields": ("customer_name", "customer_email", "customer_phone", "customer_company")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
@@ -246,6 +266,14 @@ class OrderAdmin(admin.ModelAdmin):
             link,
         )
 
+    @admin.display(description="service point")
+    def service_point(self, order: Order) -> str:
+        return service_point_overview(order)
+
+    @admin.display(description="customs data")
+    def customs(self, order: Order) -> str:
+        return customs_overview(order)
+
     @admin.display(description="shipment")
     def shipment_overview(self, order: Order) -> str:
         shipment = shipment_of(order)
@@ -295,6 +323,11 @@ class OrderAdmin(admin.ModelAdmin):
                 "<path:object_id>/shipping/",
                 self.admin_site.admin_view(order_shipping_view(self)),
                 name="webshop_order_shipping",
+            ),
+            path(
+                "<path:object_id>/service-point/",
+                self.admin_site.admin_view(order_service_point_view(self)),
+                name="webshop_order_service_point",
             ),
             *super().get_urls(),
         ]

@@ -1,4 +1,5 @@
-"""The wemasy endpoints about the shop's Sendcloud integration: verify credentials, status, shipping methods.
+"""The wemasy endpoints about the shop's Sendcloud integration: verify credentials, status, shipping methods,
+service points.
 
 Verify stores credentials (scope ``integrations:manage``); status and shipping methods read
 (``integrations:read``, which ``integrations:manage`` includes). The secret key is never in an answer:
@@ -23,6 +24,16 @@ from sendcloud_integration.integration.services import verify_credentials
 from sendcloud_integration.models import SendcloudIntegration, ShippingOption
 from sendcloud_integration.selectors.integration import integration_of
 from sendcloud_integration.shipping.catalogue import Catalogue, shipping_methods
+from sendcloud_integration.shipping.service_points import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_RADIUS_M,
+    MIN_RADIUS_M,
+    ServicePointQuery,
+    ServicePointSearch,
+    find_service_points,
+)
+from sendcloud_integration.shipping.service_points import describe as describe_service_point
 from webshop.models import ApiToken, Scope
 from wemasy.api.views import ApiView
 
@@ -193,6 +204,7 @@ class ShippingMethodSerializer(serializers.Serializer):
     max_weight = serializers.CharField(allow_null=True, help_text="kg per parcel; null: no upper limit.")
     countries = serializers.ListField(child=serializers.CharField(), help_text="Destinations it ships to.")
     multicollo = serializers.BooleanField(help_text="Ships one order in several parcels.")
+    service_point = serializers.BooleanField(help_text="Delivers to a service point: the order needs one chosen.")
     is_default = serializers.BooleanField(help_text="The shop's default shipping method.")
 
 
@@ -218,6 +230,7 @@ def shipping_method_response(option: ShippingOption, *, default_code: str) -> di
         "max_weight": _weight(option.max_weight_kg),
         "countries": list(option.countries),
         "multicollo": option.multicollo,
+        "service_point": option.service_point,
         "is_default": option.code == default_code,
     }
 
@@ -288,3 +301,126 @@ class ShippingMethodsApi(ApiView):
             refresh=bool(data.get("refresh")),
         )
         return Response(shipping_methods_response(catalogue))
+
+
+# --- service points -------------------------------------------------------------------------------------------
+
+
+class ServicePointAddressSerializer(serializers.Serializer):
+    street = serializers.CharField()
+    house_number = serializers.CharField()
+    postal_code = serializers.CharField()
+    city = serializers.CharField()
+    country = serializers.CharField()
+
+
+class ServicePointSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Sendcloud's id of the point: the order import's service_point.id.")
+    name = serializers.CharField()
+    carrier = serializers.DictField(child=serializers.CharField(), help_text="{code, name}")
+    carrier_service_point_id = serializers.CharField(help_text="The carrier's own id of the point.")
+    type = serializers.CharField(help_text="servicepoint, locker, post_office or carrier_depot (may be empty).")
+    address = ServicePointAddressSerializer()
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+    distance = serializers.IntegerField(allow_null=True, help_text="Metres from the reference point.")
+    is_open_tomorrow = serializers.BooleanField()
+    opening_times = serializers.DictField(
+        help_text="Per weekday (monday…sunday) a list of {start, end} (HH:MM), or null when closed."
+    )
+
+
+class ServicePointsResponseSerializer(serializers.Serializer):
+    error = serializers.BooleanField()
+    message = serializers.CharField()
+    cached = serializers.BooleanField(help_text="True when answered from the short cache, without asking Sendcloud.")
+    service_points = ServicePointSerializer(many=True)
+
+
+def service_points_response(search: ServicePointSearch) -> dict[str, Any]:
+    count = len(search.points)
+    return {
+        "error": False,
+        "message": f"{count} service point{'' if count == 1 else 's'}.",
+        "cached": search.cached,
+        "service_points": [describe_service_point(point) for point in search.points],
+    }
+
+
+class ServicePointsApi(ApiView):
+    """``GET …/integrations/sendcloud/service-points``: Sendcloud's service points near a place (cached briefly)."""
+
+    required_scope = Scope.INTEGRATIONS_READ
+
+    class ServicePointsQuerySerializer(serializers.Serializer):
+        country = serializers.RegexField(
+            r"^[A-Za-z]{2}$",
+            help_text="The country to search in (ISO 3166-1 alpha-2).",
+            error_messages={
+                "invalid": "The :attribute field must be 2 letters.",
+                "required": "The :attribute field is required.",
+            },
+        )
+        postal_code = serializers.CharField(required=False, max_length=20, help_text="Search around this postal code.")
+        city = serializers.CharField(required=False, max_length=100, help_text="With postal_code: its city.")
+        latitude = serializers.FloatField(required=False, min_value=-90, max_value=90, help_text="With longitude.")
+        longitude = serializers.FloatField(required=False, min_value=-180, max_value=180, help_text="With latitude.")
+        carrier = serializers.RegexField(
+            r"^[a-z0-9_]+(,[a-z0-9_]+)*$",
+            required=False,
+            max_length=200,
+            help_text="Carrier codes, comma-separated (e.g. postnl,dhl); absent: the integration's carriers.",
+            error_messages={"invalid": "The :attribute field must be carrier codes separated by commas."},
+        )
+        radius = serializers.IntegerField(
+            required=False, min_value=MIN_RADIUS_M, max_value=MAX_RADIUS_M, help_text="Metres around the reference."
+        )
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            has_lat, has_lon = "latitude" in attrs, "longitude" in attrs
+            if has_lat != has_lon:
+                raise serializers.ValidationError(
+                    {"longitude" if has_lat else "latitude": "Give latitude and longitude together."}
+                )
+            if has_lat and attrs.get("postal_code"):
+                raise serializers.ValidationError({"postal_code": "Give coordinates or a postal code, not both."})
+            if not has_lat and not attrs.get("postal_code", "").strip():
+                raise serializers.ValidationError({"postal_code": "Give a postal code, or latitude and longitude."})
+            return attrs
+
+    @extend_schema(
+        operation_id="list_sendcloud_service_points",
+        summary="Sendcloud service points near a place",
+        description=(
+            "Proxies Sendcloud's GET /v3/service-points for a checkout or staff: the points of the given (or the "
+            "integration's) carriers around a postal code or coordinates, nearest first. Each answer is cached per "
+            "query for SENDCLOUD_SERVICE_POINTS_CACHE_SECONDS; a search costs at most one GET of the account's read "
+            "budget and never a write."
+        ),
+        parameters=[ServicePointsQuerySerializer],
+        responses={
+            200: ServicePointsResponseSerializer,
+            **{code: ERROR_RESPONSES[code] for code in (401, 403, 429, 500)},
+            400: OpenApiResponse(
+                ErrorSerializer, description="No usable integration, or Sendcloud refused the search."
+            ),
+            422: OpenApiResponse(ValidationErrorSerializer, description="Invalid query."),
+            503: SERVICE_UNAVAILABLE,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        serializer = self.ServicePointsQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        query = ServicePointQuery(
+            country=data["country"].upper(),
+            postal_code=data.get("postal_code", "").strip(),
+            city=data.get("city", "").strip(),
+            latitude=data.get("latitude"),
+            longitude=data.get("longitude"),
+            carriers=tuple(data["carrier"].split(",")) if data.get("carrier") else (),
+            radius_m=data.get("radius"),
+            limit=data["limit"],
+        )
+        return Response(service_points_response(find_service_points(shop=_token(request).shop, query=query)))

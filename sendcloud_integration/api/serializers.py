@@ -15,9 +15,11 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentState, StartedBy
+from sendcloud_integration.models import BatchStatus, OrderShipment, SendcloudIntegration, ShipmentState, StartedBy
 from sendcloud_integration.push.services import PushResult
 from sendcloud_integration.selectors.batches import BatchProgress
+from sendcloud_integration.sendcloud.shipping_data import customs, service_point
+from webshop.models import Order
 
 
 class QueuedOrderSerializer(serializers.Serializer):
@@ -197,6 +199,19 @@ class BatchOrderParcelSerializer(serializers.Serializer):
     tracking_url = serializers.URLField(allow_null=True)
 
 
+class BatchOrderServicePointSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True, help_text="Sendcloud's service point id.")
+    carrier_point_id = serializers.CharField(allow_null=True, help_text="The carrier's own id of the point.")
+    post_number = serializers.CharField(allow_null=True, help_text="The customer's number at a parcel locker.")
+
+
+class BatchOrderCustomsSerializer(serializers.Serializer):
+    destination = serializers.CharField(help_text="Where the parcel leaves the EU customs and VAT area for.")
+    invoice_number = serializers.CharField(allow_null=True)
+    shipment_type = serializers.CharField(allow_null=True)
+    export_type = serializers.CharField(allow_null=True)
+
+
 class BatchOrderSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The order id (as sent to the push endpoint).")
     order_number = serializers.CharField()
@@ -210,6 +225,19 @@ class BatchOrderSerializer(serializers.Serializer):
         allow_null=True, help_text="This order's label through the labels endpoint (?order=<id>); null without one."
     )
     chunk = serializers.IntegerField(min_value=1, allow_null=True)
+    service_point = BatchOrderServicePointSerializer(
+        allow_null=True, help_text="The pickup point the order is delivered to; null: its address."
+    )
+    customs = BatchOrderCustomsSerializer(
+        allow_null=True, help_text="What customs get (the shop's defaults applied); null inside the EU customs area."
+    )
+    documents = serializers.ListField(
+        child=serializers.ChoiceField(choices=["label", "customs_declaration"]),
+        help_text=(
+            "The documents stored for this order: its label, and the carrier's customs declaration for a parcel "
+            "leaving the EU customs and VAT area (printed right after its label in the batch PDF)."
+        ),
+    )
     parcels = BatchOrderParcelSerializer(
         many=True, help_text="Once labelled: every parcel (one label each); an order in three boxes has three."
     )
@@ -266,7 +294,41 @@ def batch_response(progress: BatchProgress, *, labels_url: str | None) -> dict[s
     }
 
 
-def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dict[str, Any]:
+def order_documents(shipment: OrderShipment) -> list[str]:
+    """Which documents the order has: ``label``, ``customs_declaration`` (the print order)."""
+    return [
+        name
+        for name, stored in (("label", shipment.label_file), ("customs_declaration", shipment.customs_declaration))
+        if stored
+    ]
+
+
+def order_service_point(order: Order) -> dict[str, str | None] | None:
+    point = service_point(order)
+    if point is None:
+        return None
+    return {
+        "id": point.sendcloud_id or None,
+        "carrier_point_id": point.carrier_id or None,
+        "post_number": point.post_number or None,
+    }
+
+
+def order_customs(order: Order, integration: SendcloudIntegration | None) -> dict[str, str | None] | None:
+    declared = customs(order, integration)
+    if declared is None:
+        return None
+    return {
+        "destination": declared.destination,
+        "invoice_number": declared.invoice_number or None,
+        "shipment_type": declared.shipment_type or None,
+        "export_type": declared.export_type or None,
+    }
+
+
+def batch_order_response(
+    shipment: OrderShipment, *, label_url_base: str, integration: SendcloudIntegration | None = None
+) -> dict[str, Any]:
     """One order of the batch; ``label_url_base`` is the labels URL, to which ``?order=<id>`` is added."""
     return {
         "id": shipment.order_id,
@@ -281,6 +343,9 @@ def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dic
         "tracking_url": _or_none(shipment.tracking_url),
         "label_url": f"{label_url_base}?order={shipment.order_id}" if shipment.label_file else None,
         "chunk": shipment.chunk_number,
+        "service_point": order_service_point(shipment.order),
+        "customs": order_customs(shipment.order, integration),
+        "documents": order_documents(shipment),
         "parcels": [
             {
                 "id": parcel.sendcloud_parcel_id,
@@ -302,13 +367,18 @@ def orders_page_response(
     next_url: str | None,
     previous_url: str | None,
     label_url_base: str,
+    integration: SendcloudIntegration | None = None,
 ) -> dict[str, Any]:
-    """The ``orders`` object of the batch-detail answer: one page of the batch's orders."""
+    """The ``orders`` object of the batch-detail answer: one page of the batch's orders (``integration``:
+    the shop's, for its customs defaults)."""
     return {
         "count": count,
         "page": page,
         "page_size": page_size,
         "next": next_url,
         "previous": previous_url,
-        "results": [batch_order_response(shipment, label_url_base=label_url_base) for shipment in shipments],
+        "results": [
+            batch_order_response(shipment, label_url_base=label_url_base, integration=integration)
+            for shipment in shipments
+        ],
     }

@@ -18,6 +18,11 @@ urlpatterns = [
         name="integration-shipping-methods",
     ),
     path(
+        "integrations/sendcloud/service-points",
+        integration.ServicePointsApi.as_view(),
+        name="integration-service-points",
+    ),
+    path(
         "orders/sendcloud/shipments/batches/<str:batch_id>",
         views.BatchDetailApi.as_view(),
         name="batch-detail",

@@ -36,7 +36,8 @@ from sendcloud_integration.models import LabelFormat, PaperSize, PrintSort, Push
 from sendcloud_integration.printing import batch_labels, documents, responses
 from sendcloud_integration.push.services import Actor, push_orders
 from sendcloud_integration.selectors import batches as selectors
-from webshop.models import ApiToken, Scope
+from sendcloud_integration.selectors.integration import integration_of
+from webshop.models import ApiToken, Scope, Shop
 from wemasy.api.views import ApiView
 
 ERROR_RESPONSES = {
@@ -109,11 +110,16 @@ READ_ERROR_RESPONSES = {
 }
 
 
-def shop_batch_or_404(request: Request, batch_id: str) -> PushBatch:
-    """The token's shop's batch, or the same 404 for another shop's batch, an unknown or ill-formed id."""
+def shop_of(request: Request) -> Shop:
+    """The token's shop (loaded with the token)."""
     token = request.auth
     assert isinstance(token, ApiToken)
-    batch = selectors.batch_for_shop(shop=token.shop, batch_id=batch_id)
+    return token.shop
+
+
+def shop_batch_or_404(request: Request, batch_id: str) -> PushBatch:
+    """The token's shop's batch, or the same 404 for another shop's batch, an unknown or ill-formed id."""
+    batch = selectors.batch_for_shop(shop=shop_of(request), batch_id=batch_id)
     if batch is None:
         raise exceptions.NotFound(NO_SUCH_BATCH)
     return batch
@@ -189,6 +195,7 @@ class BatchDetailApi(ApiView):
                     next_url=self._page_url(request, page + 1) if page * page_size < count else None,
                     previous_url=self._page_url(request, min(page - 1, last_page)) if page > 1 else None,
                     label_url_base=labels,
+                    integration=integration_of(shop=shop_of(request)),  # its customs defaults
                 ),
             }
         )

@@ -63,6 +63,10 @@ class DemoSeed:
     push_order_ids: list[int]
 
 
+#: A made-up Dutch EORI number for the demo shop.
+DEMO_EORI_NUMBER = "NL000000000000"
+
+
 def seed_demo(*, orders_wanted: int) -> DemoSeed:
     """Create what is missing of the demo, issue a fresh demo token, and say what there is."""
     with transaction.atomic():
@@ -100,6 +104,9 @@ def _integration(shop: Shop) -> SendcloudIntegration:
         integration_id=SANDBOX_INTEGRATION_ID,
         shipping_option_code=SANDBOX_SHIPPING_OPTION,
     )
+    # The demo's exports to Switzerland are commercial: customs need the shop's EORI number.
+    SendcloudIntegration.objects.filter(pk=integration.pk).update(sender_eori_number=DEMO_EORI_NUMBER)
+    integration.sender_eori_number = DEMO_EORI_NUMBER
     return integration
 
 

@@ -154,6 +154,19 @@ def estimated_minutes(*, total_chunks: int, orders_awaiting_label_request: int) 
     return round(math.ceil(remaining * 60 / per_minute) / 60, 2)
 
 
+#: What the batch API shows of an order's service point and customs data (``api.serializers``).
+ORDER_SHIPPING_FIELDS: Final = (
+    "order__service_point_id",
+    "order__service_point_carrier_id",
+    "order__service_point_post_number",
+    "order__customs_invoice_number",
+    "order__customs_shipment_type",
+    "order__customs_export_type",
+    "order__shipping_address__country",
+    "order__shipping_address__postal_code",
+)
+
+
 def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[OrderShipment]:
     """The batch's shipment rows with their order, by order number; optionally only one state.
 
@@ -164,7 +177,7 @@ def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[O
     if state:
         queryset = queryset.filter(state=state)
     return (
-        queryset.select_related("order")
+        queryset.select_related("order", "order__shipping_address")
         .only(
             "pk",
             "state",
@@ -174,10 +187,12 @@ def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[O
             "tracking_number",
             "tracking_url",
             "label_file",
+            "customs_declaration",
             "chunk_number",
             "batch_id",
             "order__id",
             "order__order_number",
+            *ORDER_SHIPPING_FIELDS,
         )
         .prefetch_related(
             Prefetch(

@@ -33,11 +33,13 @@ from sendcloud_integration.sendcloud.types import (
     CallRecord,
     LabelAccepted,
     LabelRequestResult,
+    ServicePointInfo,
     ShipmentInfo,
     ShipmentPage,
     ShippingOptionInfo,
     UpsertedOrder,
     parse_api_errors,
+    parse_service_point,
     parse_shipment,
     parse_shipping_option,
     text_of,
@@ -336,6 +338,66 @@ class SendcloudV3Client:
             params={"parcels": ids, "paper_size": paper_size},
             document=media_type,
         )
+
+    def download_customs_declaration(self, parcel_ids: Sequence[str]) -> bytes:
+        """``GET /v3/parcel-documents/customs-declaration?parcels=…``: one shipment's customs papers as one PDF.
+
+        Asked per order (its parcels, 1 to 20): a declaration may run to several pages, so a document for
+        several orders could not be split between them safely. The paper size is left to Sendcloud (A4
+        for customs documents, per the spec).
+        """
+        if isinstance(parcel_ids, str):
+            raise TypeError("download_customs_declaration takes a sequence of parcel ids, not one string.")
+        ids = [str(p) for p in parcel_ids]
+        if not 1 <= len(ids) <= MAX_PARCELS_PER_DOCUMENT_REQUEST or not all(i.isdigit() for i in ids):
+            raise ValueError(f"download_customs_declaration takes 1 to {MAX_PARCELS_PER_DOCUMENT_REQUEST} integer ids.")
+
+        def parse(content: bytes) -> bytes:
+            return content
+
+        return self._call("GET", "/v3/parcel-documents/customs-declaration", parse, params={"parcels": ids}, pdf=True)
+
+    # -- service points ----------------------------------------------------------------------------------------
+
+    def service_points(self, params: Mapping[str, str | Sequence[str]]) -> list[ServicePointInfo]:
+        """``GET /v3/service-points``: the points near a reference (coordinates or an address) in a country.
+
+        ``params`` are the spec's query parameters, already checked by the caller (``country_code`` and a
+        carrier scope are required by Sendcloud). Not paginated by design: ``limit`` caps the answer.
+        """
+        if not params.get("country_code"):
+            raise ValueError("service_points needs a country_code.")
+        if not params.get("carrier_code") and not params.get("use_integration_carriers"):
+            raise ValueError(
+                "service_points needs carrier_code or use_integration_carriers (the spec's carrier scope)."
+            )
+
+        def parse(body: Any) -> list[ServicePointInfo]:
+            data = data_of(body, dict)
+            results = data.get("results")
+            if not isinstance(results, list):
+                raise Malformed("data.results is not an array")
+            points = [parse_service_point(item) for item in results if isinstance(item, dict)]
+            return [point for point in points if point is not None]
+
+        return self._call("GET", "/v3/service-points", parse, params=dict(params))
+
+    def check_service_point(self, service_point_id: str) -> bool:
+        """``POST /v3/service-points/{id}/check-availability``: can the point take a parcel now?
+
+        A POST: it takes a slot of the unsafe budget. A point Sendcloud does not know raises ``NotFound``.
+        """
+        if not service_point_id.isdigit() or int(service_point_id) < 1:
+            raise ValueError("check_service_point takes Sendcloud's numeric service point id.")
+
+        def parse(body: Any) -> bool:
+            data = data_of(body, dict)
+            available = data.get("is_available")
+            if not isinstance(available, bool):
+                raise Malformed("data.is_available is not a boolean")
+            return available
+
+        return self._call("POST", f"/v3/service-points/{path_segment(service_point_id)}/check-availability", parse)
 
     # -- shipping options --------------------------------------------------------------------------------------
 

@@ -19,6 +19,11 @@ The order's shipping option, weight and parcels come from ``shipping_data`` (one
 caller): ``shipping_details`` carries the option (``ship_with``) and the total weight; an order in several
 parcels is split in the label request (:func:`label_parcels`, the ``parcels`` of ``create-labels-async``).
 
+An order for a pickup point carries ``service_point_details``; one leaving the EU customs and VAT area
+(``customs_union.customs_required``) carries ``customs_details`` and, per item, the HS code, country of
+origin, value (``unit_price``) and weight that customs need. The pre-check refuses such an order with one
+message naming every missing field, and a service point that does not fit the shipping option.
+
 The functions read only what the caller loaded with ``select_related("shipping_address")`` and
 ``prefetch_related("lines", "parcels")``: building 100 payloads must not cost 100 extra queries.
 """
@@ -37,7 +42,14 @@ from django.utils import timezone
 
 from sendcloud_integration.limits import MAX_PARCELS_PER_SHIPMENT
 from sendcloud_integration.models import SendcloudIntegration, ShippingOption
-from sendcloud_integration.sendcloud.shipping_data import ParcelSpec, ShippingData, shipping_data
+from sendcloud_integration.sendcloud.shipping_data import (
+    Customs,
+    ParcelSpec,
+    ServicePoint,
+    ShippingData,
+    customs,
+    shipping_data,
+)
 from webshop.models import Order, OrderLine, ShippingAddress
 
 CENT: Final = Decimal("0.01")
@@ -224,7 +236,7 @@ def _order_item(line: OrderLine, currency: str) -> dict[str, Any]:
     if unit_weight > 0:  # the spec's weight is exclusiveMinimum 0: a zero weight is refused, so leave it out
         item["measurement"] = {"weight": {"value": unit_weight, "unit": "kg"}}
     if line.hs_code:
-        item["hs_code"] = line.hs_code.strip()
+        item["hs_code"] = hs_code(line.hs_code)
     if line.origin_country:
         item["country_of_origin"] = line.origin_country.strip().upper()
     return item
@@ -278,7 +290,69 @@ def build_order(order: Order, integration: SendcloudIntegration) -> dict[str, An
         shipping_details["ship_with"] = ship_with(shipping.option_code)
     if shipping_details:
         payload["shipping_details"] = shipping_details
+    if shipping.service_point is not None:
+        payload["service_point_details"] = service_point_details(shipping.service_point)
+    declared = customs(order, integration)
+    if declared is not None:
+        payload["customs_details"] = customs_details(declared, address.country if address is not None else "")
     return payload
+
+
+def hs_code(value: str) -> str:
+    """An HS code as customs read it: its digits (``"6109.10 00"`` → ``"61091000"``)."""
+    return re.sub(r"[\s.]", "", value)
+
+
+#: An HS code: the 6 digits of the Harmonized System, optionally followed by national digits (up to 10).
+HS_CODE = re.compile(r"^\d{6}(?:\d{2}){0,2}$")
+
+
+def service_point_details(point: ServicePoint) -> dict[str, Any]:
+    """The ``service_point_details`` of the orders spec: by Sendcloud's id, else by the carrier's.
+
+    The spec's ``oneOf`` accepts exactly one of ``id`` and ``carrier_service_point_id`` (an object with
+    both matches both branches and is refused), so Sendcloud's id wins when the order has it.
+    """
+    details: dict[str, Any] = (
+        {"id": point.sendcloud_id} if point.sendcloud_id else {"carrier_service_point_id": point.carrier_id}
+    )
+    if point.post_number:
+        details["post_number"] = point.post_number
+    return details
+
+
+def _tax_number(name: str, value: str, country: str) -> dict[str, Any]:
+    """A ``tax_numbers`` entry; its country is the number's own prefix (``NL…``) when it has one."""
+    prefix = value[:2].upper()
+    return {"name": name, "country_code": prefix if prefix.isalpha() else (country or None), "value": value}
+
+
+def customs_details(declared: Customs, destination_country: str) -> dict[str, Any]:
+    """The ``customs_details`` of the orders spec; tax numbers only where the shop or the order gave them."""
+    from_country = str(getattr(settings, "SENDCLOUD_SHIPPING_FROM_COUNTRY", "") or "")
+    details: dict[str, Any] = {}
+    if declared.invoice_number:
+        details["commercial_invoice_number"] = declared.invoice_number
+    if declared.shipment_type:
+        details["shipment_type"] = declared.shipment_type
+    if declared.export_type:
+        details["export_type"] = declared.export_type
+    sender = [
+        _tax_number(name, value, from_country)
+        for name, value in (("EORI", declared.sender_eori), ("VAT", declared.sender_vat))
+        if value
+    ]
+    receiver = [
+        _tax_number(name, value, destination_country.strip().upper())
+        for name, value in (("EORI", declared.receiver_eori), ("VAT", declared.receiver_vat))
+        if value
+    ]
+    if sender or receiver:
+        details["tax_numbers"] = {
+            **({"sender": sender} if sender else {}),
+            **({"receiver": receiver} if receiver else {}),
+        }
+    return details
 
 
 def ship_with(code: str) -> dict[str, Any]:
@@ -408,8 +482,53 @@ def precheck(
                 f"{label} has country of origin '{line.origin_country}', which is not a valid ISO 3166-1 alpha-2 code."
             )
     country = address.country.strip().upper() if address is not None else ""
+    declared = customs(order, integration) if country in ISO_COUNTRIES else None  # else: the address is wrong
+    if declared is not None:
+        missing = customs_problems(declared, lines)
+        if missing:
+            problems.append(f"Customs data is incomplete for a parcel to {declared.destination}: {'; '.join(missing)}.")
     problems.extend(shipping_problems(shipping_data(order, integration), country, integration, options))
     return problems
+
+
+def line_label(number: int, line: OrderLine) -> str:
+    """``line 2 (SKU-7)``: the line's position, and its SKU (else its name) to find it by."""
+    name = line.sku.strip() or line.name.strip()
+    return f"line {number} ({name})" if name else f"line {number}"
+
+
+def customs_problems(declared: Customs, lines: list[OrderLine]) -> list[str]:
+    """Every field customs need that this order lacks, each named (``HS code missing on line 2 (SKU-7)``).
+
+    Needed for every parcel leaving the area: an invoice number, the shipment and export type, and per
+    line an HS code (6, 8 or 10 digits), a country of origin, a value and a weight above zero. A commercial
+    export also needs the shop's EORI number, and a B2B one the receiver's VAT or EORI number.
+    """
+    missing: list[str] = []
+    if not declared.invoice_number:
+        missing.append("invoice number missing")
+    if not declared.shipment_type:
+        missing.append("shipment type missing")
+    if not declared.export_type:
+        missing.append("export type missing")
+    elif declared.export_type != "private" and not declared.sender_eori:
+        missing.append("the shop's EORI number missing (needed for a commercial export)")
+    if declared.export_type == "commercial_b2b" and not (declared.receiver_vat or declared.receiver_eori):
+        missing.append("the receiver's VAT or EORI number missing (needed for a B2B export)")
+    for number, line in enumerate(lines, start=1):
+        where = line_label(number, line)
+        code = hs_code(line.hs_code)
+        if not code:
+            missing.append(f"HS code missing on {where}")
+        elif not HS_CODE.match(code):
+            missing.append(f"HS code '{line.hs_code.strip()}' on {where} is not 6, 8 or 10 digits")
+        if not line.origin_country.strip():
+            missing.append(f"country of origin missing on {where}")
+        if line.unit_price is None or money(line.unit_price) <= 0:
+            missing.append(f"value missing on {where}")
+        if line.weight_kg is None or weight_kg(line.weight_kg) <= 0:
+            missing.append(f"weight missing on {where}")
+    return missing
 
 
 def _kg(value: Decimal) -> str:
@@ -473,12 +592,23 @@ def _address_problems(address: ShippingAddress) -> list[str]:
 def option_problems(
     data: ShippingData, country: str, integration: SendcloudIntegration, option: ShippingOption
 ) -> list[tuple[str, str]]:
-    """Why this option cannot ship this order, each with what to change: ``shipping_method_id``, ``weight``
-    or ``no_parcels`` (the field names of ``update-order``, which refuses with these too)."""
+    """Why this option cannot ship this order, each with what to change: ``shipping_method_id``, ``weight``,
+    ``no_parcels`` (the field names of ``update-order``, which refuses with these too) or ``service_point``
+    (a service-point method without a point, or a point with a home-delivery method)."""
     label = f"Shipping method '{option.name or option.code}' ({option.code})"
     if not option.is_available:
         return [("shipping_method_id", f"{label} is no longer offered by Sendcloud for this account.")]
     problems: list[tuple[str, str]] = []
+    if option.service_point and data.service_point is None:
+        problems.append(("service_point", f"{label} delivers to a service point, but the order has none chosen."))
+    if not option.service_point and data.service_point is not None:
+        problems.append(
+            (
+                "service_point",
+                f"The order has a service point chosen, but {label} delivers to the address; "
+                "choose a service-point method or remove the point.",
+            )
+        )
     if country and country in (integration.shipping_options_countries or []) and not option.serves(country):
         problems.append(("shipping_method_id", f"{label} does not ship to {country}."))
     if data.is_multicollo and not option.multicollo:

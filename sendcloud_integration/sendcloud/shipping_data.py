@@ -11,6 +11,8 @@ never disagree. The rules:
 * **Parcels**: the order's ``OrderParcel`` rows, or one parcel when it has none. A parcel with its own
   weight keeps it; the others share what the order's weight leaves, evenly, to the gram (the last one
   takes the rounding remainder, so the parcels always add up to the order).
+* **Service point**: the order's chosen pickup point (Sendcloud's id and/or the carrier's), or None for
+  delivery to the address.
 * **Items per parcel** (multicollo only): the order's units are dealt round-robin over the parcels, line
   after line, so every unit is in exactly one parcel (Sendcloud requires ``parcel_items`` per parcel).
 
@@ -24,7 +26,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Final
 
 from sendcloud_integration.models import SendcloudIntegration
-from webshop.models import Order, OrderLine, OrderParcel
+from sendcloud_integration.sendcloud.customs_union import customs_required
+from webshop.models import Order, OrderLine, OrderParcel, ShippingAddress
 
 GRAM: Final = Decimal("0.001")
 
@@ -47,12 +50,22 @@ class ParcelSpec:
 
 
 @dataclass(frozen=True)
+class ServicePoint:
+    """The pickup point an order is delivered to: Sendcloud's id, the carrier's id, a locker's post number."""
+
+    sendcloud_id: str
+    carrier_id: str
+    post_number: str
+
+
+@dataclass(frozen=True)
 class ShippingData:
     option_code: str
     #: True when the option is the order's own choice rather than the shop's default.
     option_chosen: bool
     weight_kg: Decimal
     parcels: list[ParcelSpec]
+    service_point: ServicePoint | None = None
 
     @property
     def parcel_count(self) -> int:
@@ -105,7 +118,22 @@ def shipping_data(order: Order, integration: SendcloudIntegration | None) -> Shi
     ]
     own = bool((order.shipping_option_code or "").strip())
     return ShippingData(
-        option_code=option_code(order, integration), option_chosen=own, weight_kg=total, parcels=parcels
+        option_code=option_code(order, integration),
+        option_chosen=own,
+        weight_kg=total,
+        parcels=parcels,
+        service_point=service_point(order),
+    )
+
+
+def service_point(order: Order) -> ServicePoint | None:
+    """The order's service point, or None when it is delivered to its address."""
+    if not order.has_service_point:
+        return None
+    return ServicePoint(
+        sendcloud_id=order.service_point_id.strip(),
+        carrier_id=order.service_point_carrier_id.strip(),
+        post_number=order.service_point_post_number.strip(),
     )
 
 
@@ -131,3 +159,45 @@ def _deal_items(lines: list[OrderLine], count: int) -> list[list[ParcelItem]]:
             dealt[slot][line.pk] = dealt[slot].get(line.pk, 0) + 1
             slot = (slot + 1) % count
     return [[ParcelItem(line=by_pk[pk], quantity=qty) for pk, qty in parcel.items()] for parcel in dealt]
+
+
+@dataclass(frozen=True)
+class Customs:
+    """What customs need of an order leaving the EU customs and VAT area, with the shop's defaults applied.
+
+    ``destination`` names where it goes (for messages). Types are the order's own, else the integration's
+    defaults; the sender's tax numbers are the shop's.
+    """
+
+    destination: str
+    invoice_number: str
+    shipment_type: str
+    export_type: str
+    sender_eori: str
+    sender_vat: str
+    receiver_eori: str
+    receiver_vat: str
+
+
+def customs(order: Order, integration: SendcloudIntegration | None) -> Customs | None:
+    """The order's customs data, or None when its address needs none (or it has no address). No queries
+    beyond the caller's ``select_related("shipping_address")``."""
+    try:
+        address: ShippingAddress | None = order.shipping_address
+    except ShippingAddress.DoesNotExist:
+        address = None
+    if address is None:
+        return None
+    destination = customs_required(address.country, address.postal_code)
+    if destination is None:
+        return None
+    return Customs(
+        destination=destination,
+        invoice_number=order.customs_invoice_number.strip(),
+        shipment_type=order.customs_shipment_type or (integration.customs_shipment_type if integration else ""),
+        export_type=order.customs_export_type or (integration.customs_export_type if integration else ""),
+        sender_eori=(integration.sender_eori_number.strip() if integration else ""),
+        sender_vat=(integration.sender_vat_number.strip() if integration else ""),
+        receiver_eori=order.receiver_eori_number.strip(),
+        receiver_vat=order.receiver_vat_number.strip(),
+    )

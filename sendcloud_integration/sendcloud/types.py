@@ -93,6 +93,8 @@ class ParcelInfo:
     carrier: str
     label_url: str
     errors: list[str]
+    #: The carrier made a customs declaration for this parcel (a ``customs-declaration`` document).
+    has_customs_declaration: bool = False
 
     @property
     def is_pending(self) -> bool:
@@ -211,10 +213,13 @@ def parse_shipment(data: Mapping[str, Any]) -> ShipmentInfo:
             status = {}
         label_url = ""
         documents = parcel.get("documents")
+        kinds: set[str] = set()
         for document in documents if isinstance(documents, list) else []:
-            if isinstance(document, dict) and "label" in (document.get("document_type"), document.get("type")):
+            if not isinstance(document, dict):
+                continue
+            kinds.update(text_of(document.get(key)) for key in ("document_type", "type"))
+            if not label_url and "label" in (document.get("document_type"), document.get("type")):
                 label_url = text_of(document.get("link"))
-                break
         parcels.append(
             ParcelInfo(
                 parcel_id=text_of(parcel.get("id")),
@@ -225,6 +230,7 @@ def parse_shipment(data: Mapping[str, Any]) -> ShipmentInfo:
                 carrier=carrier,
                 label_url=label_url,
                 errors=list(errors),
+                has_customs_declaration=bool(kinds & CUSTOMS_DOCUMENT_TYPES),
             )
         )
     return ShipmentInfo(
@@ -268,6 +274,16 @@ class ShippingOptionInfo:
     min_weight_kg: Decimal | None
     max_weight_kg: Decimal | None
     multicollo: bool
+    #: Delivers to a point the customer chose (``last_mile`` a service point or locker, or a point required).
+    service_point: bool = False
+
+
+#: A parcel document that is a customs declaration: ``document_type`` ``customs-declaration``, or one of the
+#: deprecated ``type`` values for the same papers (spec v3/shipments, ``documents``).
+CUSTOMS_DOCUMENT_TYPES: Final = frozenset({"customs-declaration", "cn23", "cp71", "commercial-invoice", "cn23-default"})
+
+#: ``functionalities.last_mile`` values that deliver to a point rather than to the address.
+SERVICE_POINT_LAST_MILES: Final = frozenset({"service_point", "locker", "locker_or_servicepoint"})
 
 
 def weight_kg_of(weight: Any) -> Decimal | None:
@@ -294,8 +310,8 @@ def parse_shipping_option(data: Mapping[str, Any]) -> ShippingOptionInfo | None:
     code = text_of(data.get("code")).strip()
     if not code:
         return None
-    carrier, weight, functionalities, product = (
-        _mapping(data.get(key)) for key in ("carrier", "weight", "functionalities", "product")
+    carrier, weight, functionalities, product, requirements = (
+        _mapping(data.get(key)) for key in ("carrier", "weight", "functionalities", "product", "requirements")
     )
     return ShippingOptionInfo(
         code=code,
@@ -305,4 +321,70 @@ def parse_shipping_option(data: Mapping[str, Any]) -> ShippingOptionInfo | None:
         min_weight_kg=weight_kg_of(weight.get("min")),
         max_weight_kg=weight_kg_of(weight.get("max")),
         multicollo=functionalities.get("multicollo") is True,
+        service_point=requirements.get("is_service_point_required") is True
+        or functionalities.get("last_mile") in SERVICE_POINT_LAST_MILES,
+    )
+
+
+@dataclass(frozen=True)
+class ServicePointInfo:
+    """One result of ``GET /v3/service-points``: what checkout and staff need to pick a point."""
+
+    id: str
+    name: str
+    carrier_code: str
+    carrier_name: str
+    carrier_service_point_id: str
+    shop_type: str
+    street: str
+    house_number: str
+    postal_code: str
+    city: str
+    country_code: str
+    latitude: float | None
+    longitude: float | None
+    distance_m: int | None
+    is_open_tomorrow: bool
+    opening_times: dict[str, list[dict[str, str]] | None]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_service_point(data: Mapping[str, Any]) -> ServicePointInfo | None:
+    """A ``ServicePoint`` search result → :class:`ServicePointInfo`; None without an id."""
+    if data.get("id") is None:
+        return None
+    carrier, address, position = (_mapping(data.get(key)) for key in ("carrier", "address", "position"))
+    times = _mapping(data.get("opening_times"))
+    distance = data.get("distance")
+    return ServicePointInfo(
+        id=text_of(data.get("id")),
+        name=text_of(data.get("name")),
+        carrier_code=text_of(carrier.get("code")),
+        carrier_name=text_of(carrier.get("name")),
+        carrier_service_point_id=text_of(data.get("carrier_service_point_id")),
+        shop_type=text_of(data.get("general_shop_type") or data.get("carrier_shop_type")),
+        street=text_of(address.get("street")),
+        house_number=text_of(address.get("house_number")),
+        postal_code=text_of(address.get("postal_code")),
+        city=text_of(address.get("city")),
+        country_code=text_of(address.get("country_code")),
+        latitude=_number(position.get("latitude")),
+        longitude=_number(position.get("longitude")),
+        distance_m=distance if isinstance(distance, int) and not isinstance(distance, bool) else None,
+        is_open_tomorrow=data.get("is_open_tomorrow") is True,
+        opening_times={
+            day: [
+                {"start": text_of(slot.get("start_time")), "end": text_of(slot.get("end_time"))}
+                for slot in slots
+                if isinstance(slot, Mapping)
+            ]
+            if isinstance(slots, list)
+            else None
+            for day, slots in times.items()
+        },
     )

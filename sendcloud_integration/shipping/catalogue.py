@@ -118,12 +118,15 @@ def _store(
             option.max_weight_kg = _fits(info.max_weight_kg)
             option.countries = sorted(where)
             option.multicollo = info.multicollo
+            option.service_point = info.service_point
             option.is_available = True
             option.synced_at = now
             (update if option.pk else create).append(option)
         ShippingOption.objects.bulk_create(create)
         fields = ["name", "carrier_code", "carrier_name", "min_weight_kg", "max_weight_kg", "countries"]
-        ShippingOption.objects.bulk_update(update, [*fields, "multicollo", "is_available", "synced_at"])
+        ShippingOption.objects.bulk_update(
+            update, [*fields, "multicollo", "service_point", "is_available", "synced_at"]
+        )
         ShippingOption.objects.filter(integration=integration).exclude(code__in=list(found)).update(
             is_available=False, countries=[], synced_at=now
         )

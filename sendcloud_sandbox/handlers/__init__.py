@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sendcloud_sandbox.handlers import documents, integrations, labels, orders, shipments, shipping_options
+from sendcloud_sandbox.handlers import (
+    documents,
+    integrations,
+    labels,
+    orders,
+    service_points,
+    shipments,
+    shipping_options,
+)
 from sendcloud_sandbox.routes import Route
 
 API_ROUTES: tuple[Route, ...] = (
@@ -18,4 +26,6 @@ API_ROUTES: tuple[Route, ...] = (
     Route("POST", "/shipping-options", shipping_options.post_shipping_options),
     Route("GET", "/integrations", integrations.list_integrations),
     Route("GET", "/integrations/{id}", integrations.get_integration),
+    Route("GET", "/service-points", service_points.list_service_points),
+    Route("POST", "/service-points/{id}/check-availability", service_points.check_availability),
 )

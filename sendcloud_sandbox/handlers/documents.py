@@ -1,8 +1,10 @@
-"""``GET /parcels/{id}/documents/{type}`` and ``GET /parcel-documents/{type}``: download labels.
+"""``GET /parcels/{id}/documents/{type}`` and ``GET /parcel-documents/{type}``: download labels and customs
+declarations.
 
-Only labels exist in the sandbox, and only once the parcel is READY_TO_SEND; the bytes are a real
-(tiny) PDF, ZPL or PNG chosen by the Accept header. The bulk route takes the spec's ``parcels``
-array (1 to 20 integers, sent as the parameter repeated, OpenAPI's default for query arrays) and
+Labels exist once the parcel is READY_TO_SEND; a customs declaration (an A4 CN23 PDF listing the items)
+exists too for a parcel leaving the EU customs and VAT area, and is "not available" for any other. The
+bytes of a label are a real (tiny) PDF, ZPL or PNG chosen by the Accept header. The bulk route takes the
+spec's ``parcels`` array (1 to 20 integers, sent as the parameter repeated, OpenAPI's default for query arrays) and
 ``paper_size`` (A4, A5 or A6), and answers one document with a page per parcel in request order.
 """
 
@@ -19,7 +21,7 @@ from sendcloud_sandbox.documents import (
     render_labels,
 )
 from sendcloud_sandbox.jsonapi import ApiError
-from sendcloud_sandbox.pdf import PAPER_SIZES
+from sendcloud_sandbox.pdf import PAPER_SIZES, Page, build_pages_pdf
 from sendcloud_sandbox.render import carrier_of
 from sendcloud_sandbox.routes import HandlerContext
 from sendcloud_sandbox.state import READY_TO_SEND, StoredParcel, StoredShipment
@@ -58,8 +60,36 @@ def _label_data(shipment: StoredShipment, parcel: StoredParcel) -> LabelData:
     )
 
 
+def _declaration_page(shipment: StoredShipment, parcel: StoredParcel) -> Page:
+    """One parcel's CN23: who sends what to whom, and per item its HS code, origin, value and weight."""
+    snapshot = shipment.customs or {}
+    details = snapshot.get("customs_details") or {}
+    lines = [
+        f"Order: {shipment.order_number}",
+        f"Parcel: {parcel.id}  Tracking: {parcel.tracking_number}",
+        f"From: {shipment.from_address.get('country_code', '')}  To: {shipment.to_address.get('country_code', '')}",
+        f"Shipment type: {details.get('shipment_type', '')}  Export type: {details.get('export_type', '')}",
+        f"Invoice: {details.get('commercial_invoice_number', '')}",
+    ]
+    for item in snapshot.get("items", []):
+        price = item.get("unit_price") or {}
+        weight = (item.get("measurement") or {}).get("weight") or {}
+        lines.append(
+            f"{item.get('quantity', '')} x {item.get('name', '')}  HS {item.get('hs_code', '')}  "
+            f"origin {item.get('country_of_origin', '')}  {price.get('value', '')} {price.get('currency', '')}  "
+            f"{weight.get('value', '')} {weight.get('unit', '')}"
+        )
+    return Page("CN23 Customs declaration", tuple(lines))
+
+
+def _available(document_type: str, shipment: StoredShipment, now: float) -> bool:
+    if shipment.status(now) != READY_TO_SEND:
+        return False
+    return document_type == "label" or (document_type == "customs-declaration" and shipment.customs_declaration)
+
+
 def get_parcel_document(ctx: HandlerContext) -> Response:
-    """The label of a parcel of the account, once announced."""
+    """The label (or customs declaration) of a parcel of the account, once announced."""
     document_type = ctx.params["type"]
     if document_type not in DOCUMENT_TYPES:
         raise ApiError.single(400, "invalid", "Invalid document type.")
@@ -68,11 +98,18 @@ def get_parcel_document(ctx: HandlerContext) -> Response:
     if found is None:
         raise ApiError.single(404, "not_found", PARCEL_NOT_FOUND)
     shipment, parcel = found
-    if document_type != "label" or shipment.status(ctx.now()) != READY_TO_SEND:
+    if not _available(document_type, shipment, ctx.now()):
         raise ApiError.single(404, "not_found", NOT_AVAILABLE)
     mime = choose_format(ctx.request.headers.get("accept"))
     if mime is None:
         raise ApiError.single(406, "not_acceptable", "Could not satisfy the request Accept header.")
+    if document_type == "customs-declaration":
+        return Response(
+            status=200,
+            body=build_pages_pdf([_declaration_page(shipment, parcel)], "A4"),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="customs-declaration-{parcel.id}.pdf"'},
+        )
     paper_size = _paper_size(ctx)
     dpi = _dpi(ctx, mime)
     filename = f"label-{parcel.id}.{_EXTENSIONS[mime]}"
@@ -105,9 +142,10 @@ def _parcel_ids(ctx: HandlerContext) -> list[int]:
     return ids
 
 
-def _paper_size(ctx: HandlerContext) -> str:
-    """``paper_size``: A4, A5 or A6; omitted means the label's own size, A6."""
-    paper_size = ctx.request.param("paper_size") or "A6"
+def _paper_size(ctx: HandlerContext, *, default: str = "A6") -> str:
+    """``paper_size``: A4, A5 or A6; omitted means the document's own size (A6 for a label, A4 for a
+    customs declaration)."""
+    paper_size = ctx.request.param("paper_size") or default
     if paper_size not in PAPER_SIZES:
         raise ApiError.single(400, "invalid_choice", f'"{paper_size}" is not a valid choice.', parameter="paper_size")
     return paper_size
@@ -139,20 +177,29 @@ def get_parcel_documents(ctx: HandlerContext) -> Response:
     if document_type not in BULK_DOCUMENT_TYPES:
         raise ApiError.single(400, "invalid", "Invalid document type.")
     parcel_ids = _parcel_ids(ctx)
-    paper_size = _paper_size(ctx)
+    paper_size = _paper_size(ctx, default="A4" if document_type == "customs-declaration" else "A6")
     now = ctx.now()
     labels = []
+    declarations = []
     for parcel_id in parcel_ids:
         found = ctx.state.find_parcel(parcel_id, integration_ids=ctx.integration_ids)
         if found is None:
             raise ApiError.single(404, "not_found", PARCEL_NOT_FOUND)
         shipment, parcel = found
-        if document_type != "label" or shipment.status(now) != READY_TO_SEND:
+        if not _available(document_type, shipment, now):
             raise ApiError.single(404, "not_found", NOT_AVAILABLE)
         labels.append(_label_data(shipment, parcel))
+        declarations.append(_declaration_page(shipment, parcel))
     mime = choose_format(ctx.request.headers.get("accept"))
     if mime is None:
         raise ApiError.single(406, "not_acceptable", "Could not satisfy the request Accept header.")
+    if document_type == "customs-declaration":
+        return Response(
+            status=200,
+            body=build_pages_pdf(declarations, paper_size),
+            content_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="customs-declarations.pdf"'},
+        )
     filename = f"{document_type}s.{_EXTENSIONS[mime]}"
     return Response(
         status=200,

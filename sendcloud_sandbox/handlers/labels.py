@@ -6,7 +6,10 @@ ANNOUNCING and later READY_TO_SEND (or ANNOUNCEMENT_FAILED when a fault says the
 An order shipped with a chosen option (the request's ``ship_with``, else the order's own) is refused
 when that option does not serve the order's destination, a parcel's weight, or several parcels
 (multicollo), like Sendcloud does; without a chosen option the account's default is used unchecked
-(Sendcloud's shipping rules pick a suitable one). Like the real API the sandbox does not refuse a second
+(Sendcloud's shipping rules pick a suitable one). An order whose address leaves the EU customs and VAT
+area is refused (an entry of ``errors``, pointing at the order) unless it carries ``customs_details`` with
+a shipment and export type and every item has an HS code and a country of origin; its parcels then get a
+customs declaration. Like the real API the sandbox does not refuse a second
 label for the same order: it creates it and counts it, which is how tests catch clients that buy
 duplicate labels.
 """
@@ -17,17 +20,19 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sendcloud_sandbox.catalogue import option_code_of, refusal
+from sendcloud_sandbox.catalogue import BY_CODE, option_code_of, refusal
 from sendcloud_sandbox.faults import ANNOUNCEMENT_FAILED
 from sendcloud_sandbox.jsonapi import ApiError, JsonDict, error_object
 from sendcloud_sandbox.parcels import multicollo_parcels, single_parcel, weight_in_kg
 from sendcloud_sandbox.render import DEFAULT_ANNOUNCEMENT_ERROR
 from sendcloud_sandbox.routes import HandlerContext
+from sendcloud_sandbox.service_points import BY_ID, customs_gaps, needs_customs
 from sendcloud_sandbox.state import NewShipment, StoredOrder
 from sendcloud_sandbox.validation import LabelRequest, OrderSelector, has_valid_shipping_address, parse_label_request
 from sendcloud_sandbox.web import Response, json_response
 
 NO_SHIPPING_ADDRESS = "The order has no valid shipping address."
+CUSTOMS_REQUIRED = "Customs information is required for a shipment from {origin} to {destination}; missing: {fields}."
 ORDER_NOT_FOUND = "The order could not be found with the search criteria given"
 
 
@@ -71,6 +76,32 @@ def _failure(ctx: HandlerContext) -> str | None:
     return fault.spec.message or DEFAULT_ANNOUNCEMENT_ERROR
 
 
+def _service_point_problem(ctx: HandlerContext, order: StoredOrder, code: str | None) -> str | None:
+    """Why the carrier would refuse the order's service point: none for a pickup option, or a closed one."""
+    details = order.payload.get("service_point_details")
+    option = BY_CODE.get(code) if code else None
+    if option is not None and option.needs_service_point and not isinstance(details, Mapping):
+        return f"The shipping option '{code}' requires a service point."
+    if not isinstance(details, Mapping) or not str(details.get("id", "")).isdigit():
+        return None
+    point = BY_ID.get(int(str(details["id"])))
+    if point is None:
+        return f"Service point {details['id']} does not exist."
+    if not point.is_open(ctx.state.service_points_age(ctx.now())):
+        return f"Service point {details['id']} is not available."
+    return None
+
+
+def _customs_snapshot(order: StoredOrder) -> JsonDict:
+    """What the customs declaration shows: the order's customs details and items, as they are now."""
+    details = order.payload.get("order_details")
+    items = details.get("order_items") if isinstance(details, Mapping) else None
+    return {
+        "customs_details": order.payload.get("customs_details"),
+        "items": [dict(item) for item in items if isinstance(item, Mapping)] if isinstance(items, list) else [],
+    }
+
+
 def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelector, index: int) -> JsonDict:
     """Create the shipment for one selector; raises ApiError for this order's error entry."""
     pointer = f"/data/attributes/orders/[{index}]"
@@ -85,18 +116,26 @@ def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelect
         raise ApiError.single(404, "not_found", ORDER_NOT_FOUND, pointer=pointer, title="Not found")
     if not has_valid_shipping_address(order.payload):
         raise ApiError.single(400, "validation_error", NO_SHIPPING_ADDRESS, pointer=pointer, title="Invalid order")
+    address = order.payload["shipping_address"]
+    sender_country = str(ctx.account.sender_address.get("country_code", "NL")).upper()
+    country = str(address.get("country_code", "")).upper()
     parcels = (
         multicollo_parcels(order.payload, selector.parcels) if selector.parcels else [single_parcel(order.payload)]
     )
     explicit = request.ship_with if request.ship_with is not None else _order_ship_with(order)
     code = option_code_of(dict(explicit)) if isinstance(explicit, Mapping) else None
     if code is not None:
-        country = str(order.payload["shipping_address"].get("country_code", "")).upper()
-        sender_country = str(ctx.account.sender_address.get("country_code", "NL")).upper()
         weights = [w for w in (weight_in_kg(p.weight) for p in parcels) if w is not None]
         problem = refusal(code, from_country=sender_country, to_country=country, weights_kg=weights)
         if problem is not None:
             raise ApiError.single(400, "validation_error", problem, pointer=pointer, title="Invalid shipping option")
+    point_problem = _service_point_problem(ctx, order, code)
+    if point_problem is not None:
+        raise ApiError.single(400, "validation_error", point_problem, pointer=pointer, title="Invalid service point")
+    customs = needs_customs(country, str(address.get("postal_code", "")))
+    if customs and (gaps := customs_gaps(order.payload)):
+        detail = CUSTOMS_REQUIRED.format(origin=sender_country, destination=country, fields=", ".join(gaps))
+        raise ApiError.single(400, "validation_error", detail, pointer=pointer, title="Invalid order")
     shipment = ctx.state.create_shipment(
         order,
         NewShipment(
@@ -107,6 +146,8 @@ def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelect
             parcels=parcels,
             ready_at=now + ctx.config.label_delay_seconds,
             failure_message=_failure(ctx),
+            customs_declaration=customs,
+            customs=_customs_snapshot(order) if customs else None,
         ),
         now=now,
     )

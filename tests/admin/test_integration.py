@@ -44,6 +44,10 @@ def form_data(integration: SendcloudIntegration, **overrides: Any) -> dict[str, 
         "sender_address_id": "",
         "shipping_option_code": integration.shipping_option_code,
         "is_active": "on",
+        "customs_shipment_type": integration.customs_shipment_type,
+        "customs_export_type": integration.customs_export_type,
+        "sender_eori_number": integration.sender_eori_number,
+        "sender_vat_number": integration.sender_vat_number,
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -192,6 +196,8 @@ def test_add_needs_a_secret_and_stores_it(superuser: User, shop: Shop) -> None:
         "integration_id": "77",
         "shipping_option_code": "",
         "is_active": "on",
+        "customs_shipment_type": "commercial_goods",  # the form offers the shop's customs defaults prefilled
+        "customs_export_type": "commercial_b2c",
     }
     assert client.post(CHANGELIST + "add/", data).status_code == 200  # the secret is required on add
     data["secret_key"] = SECRET

@@ -27,6 +27,7 @@ from sendcloud_integration.models import (
     Phase,
     PushBatch,
     PushChunk,
+    SendcloudIntegration,
     ShipmentState,
 )
 from sendcloud_integration.pipeline import batches
@@ -338,6 +339,9 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": None,
                 "label_url": None,
                 "chunk": 1,
+                "service_point": None,
+                "customs": None,
+                "documents": [],
                 "parcels": [],
             },
             {
@@ -351,6 +355,9 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": None,
                 "label_url": None,
                 "chunk": 2,
+                "service_point": None,
+                "customs": None,
+                "documents": [],
                 "parcels": [],
             },
             {
@@ -364,9 +371,54 @@ def test_order_results_by_order_number(client_for: APIClient, shop: Shop, settin
                 "tracking_url": "https://track.example/3SABC123",
                 "label_url": f"{labels}?order={orders[0].pk}",
                 "chunk": 1,
+                "service_point": None,
+                "customs": None,
+                "documents": ["label"],
                 "parcels": [],
             },
         ],
+    }
+
+
+def test_each_order_shows_its_service_point_and_customs_data(client_for: APIClient, shop: Shop) -> None:
+    SendcloudIntegration.objects.filter(shop=shop).update(customs_export_type="commercial_b2b")
+    pickup = OrderFactory(shop=shop, order_number="D-1", service_point_id="1000003", service_point_post_number="77")
+    swiss = OrderFactory(
+        shop=shop,
+        order_number="D-2",
+        customs_invoice_number="INV-4",
+        address={"country": "CH", "postal_code": "8001", "city": "Zürich"},
+    )
+    canary = OrderFactory(shop=shop, order_number="D-3", address={"country": "ES", "postal_code": "35001"})
+    batch = start_batch(shop, [pickup, swiss, canary])
+
+    results = {o["order_number"]: o for o in client_for.get(batch_url(batch.pk)).json()["orders"]["results"]}
+
+    assert results["D-1"]["service_point"] == {"id": "1000003", "carrier_point_id": None, "post_number": "77"}
+    assert results["D-1"]["customs"] is None
+    assert results["D-2"]["service_point"] is None
+    assert results["D-2"]["customs"] == {
+        "destination": "CH",
+        "invoice_number": "INV-4",
+        "shipment_type": "commercial_goods",
+        "export_type": "commercial_b2b",  # the shop's default
+    }
+    assert results["D-3"]["customs"]["destination"] == "the Canary Islands"
+    assert results["D-3"]["customs"]["invoice_number"] is None
+
+
+def test_each_order_says_which_documents_it_has(client_for: APIClient, shop: Shop) -> None:
+    orders = make_orders(shop, ["C-1", "C-2", "C-3"])
+    batch = start_batch(shop, orders, create_label=True)
+    set_state(orders[0], ShipmentState.LABELLED, label_file="labels/c1.pdf", customs_declaration="customs/c1.pdf")
+    set_state(orders[1], ShipmentState.LABELLED, label_file="labels/c2.pdf")
+
+    results = client_for.get(batch_url(batch.pk)).json()["orders"]["results"]
+
+    assert {o["order_number"]: o["documents"] for o in results} == {
+        "C-1": ["label", "customs_declaration"],
+        "C-2": ["label"],
+        "C-3": [],
     }
 
 
@@ -487,4 +539,4 @@ def test_query_count_does_not_depend_on_page_size(client_for: APIClient, shop: S
     one = count_queries(client_for, url, {"page_size": 1})
     assert one == count_queries(client_for, url, {"page_size": 1000})
     assert one == count_queries(client_for, url, {"page_size": 7, "page": 2, "state": "labelled"})
-    assert one <= 6  # token, batch, chunks done, counts per state, one page, its parcels
+    assert one <= 7  # token, batch, chunks done, counts per state, one page, its parcels, the customs defaults

@@ -246,8 +246,10 @@ def test_shipping_methods_are_synced_once_and_filtered(
         "max_weight": "23.000",
         "countries": ["NL"],
         "multicollo": True,
+        "service_point": False,
         "is_default": True,
     }
+    assert methods["postnl:standard/service_point"]["service_point"] is True  # delivers to a pickup point
     assert methods["dhl_express:express"]["countries"] == ["NL", "US"]
     assert [m["code"] for m in again.json()["shipping_methods"]] == ["dhl_express:express"]
     assert "postnl:standard" not in {m["code"] for m in heavy.json()["shipping_methods"]}

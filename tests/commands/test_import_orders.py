@@ -452,3 +452,75 @@ def test_shipping_data_rules(shop: Shop, sample_items: Items, value: dict, messa
         import_json(shop, sample_items)
     assert message in str(excinfo.value)
     assert not Order.objects.exists()
+
+
+# --- service point and customs ------------------------------------------------------------------------------
+
+
+def test_service_point_and_customs_are_imported_and_cleared_on_reimport(shop: Shop, sample_items: Items) -> None:
+    sample_items[0]["service_point"] = {"id": "1000003", "carrier_point_id": "NL-PA-0031", "post_number": "123456789"}
+    sample_items[1].update(
+        customs={
+            "invoice_number": "INV-2026-0042",
+            "shipment_type": "gift",
+            "export_type": "private",
+            "receiver_vat_number": "CHE-123.456.789 MWST",
+            "receiver_eori_number": "CH123456789",
+        }
+    )
+    sample_items[1]["lines"][0].update(hs_code="610910", origin_country="pt")
+    import_json(shop, sample_items)
+
+    pickup = Order.objects.get(shop=shop, order_number=sample_items[0]["order_number"])
+    assert (pickup.service_point_id, pickup.service_point_carrier_id, pickup.service_point_post_number) == (
+        "1000003",
+        "NL-PA-0031",
+        "123456789",
+    )
+    export = Order.objects.get(shop=shop, order_number=sample_items[1]["order_number"])
+    assert (
+        export.customs_invoice_number,
+        export.customs_shipment_type,
+        export.customs_export_type,
+        export.receiver_vat_number,
+        export.receiver_eori_number,
+    ) == ("INV-2026-0042", "gift", "private", "CHE-123.456.789 MWST", "CH123456789")
+    line = export.lines.order_by("position").first()
+    assert line is not None
+    assert (line.hs_code, line.origin_country) == ("610910", "PT")
+
+    sample_items[0]["service_point"] = None  # back to delivery at the address
+    sample_items[1].pop("customs")
+    import_json(shop, sample_items)
+    pickup.refresh_from_db()
+    export.refresh_from_db()
+    assert (pickup.service_point_id, pickup.service_point_carrier_id, pickup.service_point_post_number) == ("", "", "")
+    assert (export.customs_invoice_number, export.customs_shipment_type, export.customs_export_type) == ("", "", "")
+
+
+def test_a_service_point_known_only_by_its_carrier_id_is_kept(shop: Shop, sample_items: Items) -> None:
+    sample_items[0]["service_point"] = {"carrier_point_id": "NL-219873"}
+    import_json(shop, sample_items)
+    order = Order.objects.get(shop=shop, order_number=sample_items[0]["order_number"])
+    assert (order.service_point_id, order.service_point_carrier_id) == ("", "NL-219873")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"service_point": {"id": "abc"}}, "service_point.id: must be Sendcloud's numeric service point id"),
+        ({"service_point": {}}, "service_point.id: a service point needs its id (or carrier_point_id)"),
+        ({"service_point": "1000001"}, "service_point: must be an object or null"),
+        ({"service_point": {"id": 1000001}}, "service_point.id: must be a string"),
+        ({"customs": {"shipment_type": "present"}}, "customs.shipment_type: must be one of gift, commercial_goods"),
+        ({"customs": {"export_type": "b2c"}}, "customs.export_type: must be one of private, commercial_b2c"),
+        ({"customs": {"invoice_number": "x" * 65}}, "customs.invoice_number: must be at most 64 characters"),
+        ({"customs": []}, "customs: must be an object or null"),
+    ],
+)
+def test_service_point_and_customs_rules(shop: Shop, sample_items: Items, value: dict, message: str) -> None:
+    sample_items[0].update(value)
+    with pytest.raises(CommandError) as excinfo:
+        import_json(shop, sample_items)
+    assert message in str(excinfo.value)
+    assert not Order.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -38,3 +39,15 @@ def wait_until_finished(batch_id: str | uuid.UUID, *, timeout: float) -> PushBat
 def assert_all_terminal(batch: PushBatch) -> None:
     stuck = OrderShipment.objects.filter(batch=batch).exclude(state__in=TERMINAL_STATES)
     assert not stuck.exists(), list(stuck.values_list("order__order_number", "state"))
+
+
+def stored_document(
+    token: str, url: str, params: dict[str, str] | None = None, timeout: float = 60
+) -> requests.Response:
+    """The batch labels document once a worker stored it: 202s are retried after their ``Retry-After``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = requests.get(url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if answer.status_code != 202 or time.monotonic() > deadline:
+            return answer
+        time.sleep(min(float(answer.headers["Retry-After"]), 0.5))

@@ -10,7 +10,6 @@ and weight); on a labelled one it refuses and changes nothing, here or in the sa
 from __future__ import annotations
 
 import io
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +20,7 @@ from pypdf import PdfReader
 from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentParcel, ShipmentState
 from tests.factories import OrderFactory, SendcloudIntegrationFactory, ShopFactory, issue_token
 from tests.integration.conftest import Stack, requires_stack
-from tests.integration.helpers import push, wait_until_finished
+from tests.integration.helpers import push, stored_document, wait_until_finished
 from webshop.models import Order, OrderParcel, Scope
 
 pytestmark = [requires_stack, pytest.mark.integration]
@@ -43,18 +42,6 @@ def sandbox_order(stack: Stack, order: Order) -> dict[str, Any]:
         timeout=10,
     )
     return answer.json()["data"][0]
-
-
-def stored_document(
-    token: str, url: str, params: dict[str, str] | None = None, timeout: float = 60
-) -> requests.Response:
-    """The batch labels document once a worker stored it: 202s are retried after their ``Retry-After``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = requests.get(url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        if answer.status_code != 202 or time.monotonic() > deadline:
-            return answer
-        time.sleep(min(float(answer.headers["Retry-After"]), 0.5))
 
 
 def test_three_parcels_and_one_make_four_labels_never_a_second(stack: Stack) -> None:

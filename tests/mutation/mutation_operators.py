@@ -127,7 +127,12 @@ def _states_in(node: Any) -> list[str] | None:
     if len(inner) != 1 or inner[0].type != "atom" or inner[0].children[0].value != "{":
         return None
     body = inner[0].children[1]
-    elements = [body] if body.type == "atom_expr" else [c for c in body.children if c.type == "atom_expr"]
+    if body.type == "atom_expr":
+        elements = [body]
+    elif hasattr(body, "children"):
+        elements = [c for c in body.children if c.type == "atom_expr"]
+    else:  # a one-element set of a leaf, such as frozenset({"MC"}): no ShipmentState in it
+        return None
     members = [_state_member(element) for element in elements]
     if not members or any(member is None for member in members):
         return None

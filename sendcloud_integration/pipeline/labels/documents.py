@@ -29,6 +29,11 @@ def label_file_name(row: OrderShipment, parcel_id: str) -> str:
     return f"labels/{row.shop.slug}/{stem}.pdf"
 
 
+def customs_file_name(row: OrderShipment, first_parcel_id: str) -> str:
+    """``customs/<shop slug>/<order number>-<first parcel id>-customs.pdf``: the order's customs declaration."""
+    return label_file_name(row, f"{first_parcel_id}-customs").replace("labels/", "customs/", 1)
+
+
 def order_label_file_name(row: OrderShipment, first_parcel_id: str, parcels: int) -> str:
     """The file holding every parcel label of a multicollo order: ``<order number>-<first parcel>-x<n>.pdf``."""
     return label_file_name(row, f"{first_parcel_id}-x{parcels}")

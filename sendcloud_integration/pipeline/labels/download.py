@@ -3,6 +3,11 @@
 A bulk document is trusted page by page only when it has one page per parcel and no page shows another
 parcel's tracking number instead of its own; otherwise that group is fetched parcel by parcel. Storing a
 label moves the row to LABELLED, if it is still on the request it was read with.
+
+When the carrier made a customs declaration for a shipment (a parcel lists a ``customs-declaration``
+document: parcels leaving the EU customs and VAT area), it is fetched with the label, one GET per order
+(``GET /v3/parcel-documents/customs-declaration?parcels=…``), and stored in the same step
+(``OrderShipment.customs_declaration``): a LABELLED row for such a shipment always has its declaration.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sendcloud_integration.models import ParcelLabelFile, SendcloudIntegration, 
 from sendcloud_integration.pipeline.labels.documents import (
     LABEL_PAPER_SIZE,
     count_pdf_pages,
+    customs_file_name,
     label_file_name,
     merge_pdfs,
     order_label_file_name,
@@ -78,8 +84,36 @@ def download(run: LabelRun, ready: list[ReadyLabel]) -> None:
                 fetched[(item.row.pk, parcel.parcel_id)] = single
     for item in ready:
         pdfs = [fetched.get((item.row.pk, parcel.parcel_id)) for parcel in item.parcels]
-        if all(pdf is not None for pdf in pdfs):
-            save(run, item, [pdf for pdf in pdfs if pdf is not None])
+        if not all(pdf is not None for pdf in pdfs):
+            continue
+        declaration: bytes | None = None
+        if any(parcel.has_customs_declaration for parcel in item.parcels):
+            if run.safe_blocked or run.out_of_time():
+                continue
+            declaration = download_customs_declaration(run, item)
+            if declaration is None:
+                continue  # waited for, like a label that is not served yet
+        save(run, item, [pdf for pdf in pdfs if pdf is not None], declaration)
+
+
+def download_customs_declaration(run: LabelRun, item: ReadyLabel) -> bytes | None:
+    """The shipment's customs declaration as one PDF; None (and the row waits) when it is not served yet."""
+    row = item.row
+    parcel_ids = [parcel.parcel_id for parcel in item.parcels if parcel.has_customs_declaration]
+    try:
+        pdf = run.safe(row, partial(run.client.download_customs_declaration, parcel_ids), transient_is_pending=True)
+    except NotFound:
+        run.pending(row, problem="Sendcloud has not served the customs declaration yet.")
+        return None
+    except TransientError as exc:
+        run.pending(row, problem=exc.message, at_least=exc.retry_after or 0.0)
+        return None
+    except Skip:
+        return None
+    if count_pdf_pages(pdf) < 1:
+        run.pending(row, problem="Sendcloud served a customs declaration that is not a readable PDF.")
+        return None
+    return pdf
 
 
 def download_group(run: LabelRun, group: list[Wanted]) -> list[bytes] | None:
@@ -143,7 +177,7 @@ def _store(storage: Storage, name: str, pdf: bytes) -> str:
     return storage.save(name, ContentFile(pdf))
 
 
-def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes]) -> None:
+def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes], declaration: bytes | None = None) -> None:
     """Store every parcel's label and move the row to LABELLED, if it is still on the request we read.
 
     Each parcel's label is a file of its own (``ShipmentParcel.label_file``); the order's label file holds
@@ -164,6 +198,11 @@ def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes]) -> None:
             storage, order_label_file_name(row, item.parcels[0].parcel_id, len(names)), merge_pdfs(pdfs)
         )
     primary = item.parcel
+    documents: dict[str, str] = {}
+    if declaration is not None:
+        documents["customs_declaration"] = _store(
+            row.customs_declaration.storage, customs_file_name(row, primary.parcel_id), declaration
+        )
     with transaction.atomic():
         moved = current(row).move(
             source=[ShipmentState.LABELLING],
@@ -176,6 +215,7 @@ def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes]) -> None:
             labelled_at=timezone.now(),
             last_error="",
             failed_phase="",
+            **documents,
         )
         if moved:
             ShipmentParcel.objects.filter(shipment_id=row.pk).delete()

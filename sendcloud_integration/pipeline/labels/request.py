@@ -10,6 +10,9 @@ The guard is written before each request: the group's rows move LABEL_QUEUED →
 then on a row with ``label_requested_at`` and no shipment id has an uncertain outcome, and is looked up
 (step 1) before it could ever be asked for again. ``label_requested_at`` is cleared only when Sendcloud
 certainly made no label.
+
+An order delivered to a service point has the point checked first (``service_points``): a closed point
+fails the order before any label is bought.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sendcloud_integration.models import OrderShipment, ShipmentState
 from sendcloud_integration.pipeline.labels.resolve import adopt, look_up
 from sendcloud_integration.pipeline.labels.rows import fail, is_live, requeue, ship_with, shipping_code
 from sendcloud_integration.pipeline.labels.run import LabelRun, Skip
+from sendcloud_integration.pipeline.labels.service_points import check_service_points
 from sendcloud_integration.pipeline.outcome import backoff_seconds, gave_up
 from sendcloud_integration.sendcloud import budget, payloads
 from sendcloud_integration.sendcloud.errors import AuthenticationError, Conflict, SendcloudError, TransientError
@@ -52,6 +56,12 @@ def request(run: LabelRun, rows: list[OrderShipment]) -> list[OrderShipment]:
     for code, group in label_groups(run, rows):
         if run.unsafe_blocked or run.out_of_time():
             break
+        # An order for a service point is requested only once Sendcloud says its point takes parcels:
+        # checked group by group, right before the group's request, so the checks (writes too) never
+        # spend the budget of the labels they clear.
+        group = check_service_points(run, group)
+        if run.unsafe_blocked or not group:
+            continue
         wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             run.unsafe_blocked = True

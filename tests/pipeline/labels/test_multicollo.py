@@ -74,11 +74,15 @@ def test_multicollo_express_and_default_orders_match_the_official_specs(
     parcels(multicollo, "4.000", None, None)
     multicollo.weight_kg = Decimal("9.000")
     multicollo.save()
-    express = OrderFactory(
+    integration.sender_eori_number = "NL123456789000"
+    integration.save()
+    express = OrderFactory(  # outside the EU customs area: with what customs need
         shop=shop,
         order_number="A-2",
         shipping_option_code="dhl_express:express",
+        customs_invoice_number="INV-A-2",
         address={"country": "GB", "postal_code": "SW1A 1AA", "city": "London", "street": "Downing Street"},
+        lines=[{"hs_code": "610910", "origin_country": "PT"}],
     )
     default = OrderFactory(shop=shop, order_number="A-3")
     sync_catalogue(integration)
@@ -134,8 +138,13 @@ def test_multicollo_express_and_default_orders_match_the_official_specs(
     assert state.document is not None
     assert builder.build_document(document_id=state.document.pk).status == "ready"
     state.document.refresh_from_db()
-    with state.document.file.open("rb") as merged:  # one label per parcel: 3 + 1 + 1
-        assert len(PdfReader(merged).pages) == 5
+    with state.document.file.open("rb") as merged:
+        pages = PdfReader(merged).pages
+        # One label per parcel (A-1's three, A-2's one, A-3's one), and right after A-2's label its customs
+        # declaration (GB is outside the EU customs union).
+        assert len(pages) == 6
+        assert "CN23" in (pages[4].extract_text() or "")
+        assert "A-2" in (pages[4].extract_text() or "")
     state = sandbox.snapshot()
     assert state["duplicate_labels"] == 0
     assert sorted(len(s["parcels"]) for s in state["shipments"]["items"]) == [1, 1, 3]
