@@ -59,7 +59,7 @@ def labelled_batch(shop: Shop, integration: SendcloudIntegration, sandbox: Sandb
         shop=shop,
         order_number="A-2",
         shipping_option_code="dhl_express:express",
-        address={"country": "GB", "postal_code": "SW1A 1AA", "city": "London", "street": "Downing Street"},
+        address={"country": "DE", "postal_code": "10117", "city": "Berlin", "street": "Unter den Linden"},
         lines=[{"sku": "A-1"}],
     )
     plain = OrderFactory(shop=shop, order_number="A-3", lines=[{"sku": "B-1"}])
