@@ -76,8 +76,15 @@ def main() -> None:
     root = args.root.resolve()
     processes = [
         start(
-            [str(BIN / "python"), "-m", "sendcloud_sandbox", "--port", str(sandbox_port), "--config",
-             str(work / "sandbox.json")],
+            [
+                str(BIN / "python"),
+                "-m",
+                "sendcloud_sandbox",
+                "--port",
+                str(sandbox_port),
+                "--config",
+                str(work / "sandbox.json"),
+            ],
             env,
             work / "sandbox.log",
         ),
@@ -88,8 +95,20 @@ def main() -> None:
             cwd=root,
         ),
         start(
-            [str(BIN / "celery"), "-A", "wemasy", "worker", "--loglevel", "WARNING", "--concurrency",
-             str(args.concurrency), "--without-mingle", "--without-gossip", "-n", "fair@%h"],
+            [
+                str(BIN / "celery"),
+                "-A",
+                "wemasy",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                str(args.concurrency),
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                "fair@%h",
+            ],
             env,
             work / "worker.log",
             cwd=root,

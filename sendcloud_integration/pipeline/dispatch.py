@@ -18,7 +18,6 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-
 logger = logging.getLogger(__name__)
 
 #: What a broker that is down or hung raises, besides kombu's OperationalError (which wraps most of it).

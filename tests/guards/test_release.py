@@ -185,7 +185,7 @@ def test_chunks_finishing_at_once_never_overfill_the_window(
         try:
             barrier.wait(WAIT)
             release.release(integration.public_key)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
