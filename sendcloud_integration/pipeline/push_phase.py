@@ -86,13 +86,13 @@ def push_phase(
 
     pushed = 0
     while pending:
+        batch_rows = list(pending.values())
+        call_log.for_orders([row.order_id for row, _ in batch_rows])
         wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
-        batch_rows = list(pending.values())
-        # ``attempts`` counts the times an order was really sent, so it moves only now.
-        OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
-        call_log.for_orders([row.order_id for row, _ in batch_rows])
+        # Nothing between the slot and the request: a database commit there (under load, a slow one) would
+        # let the request reach Sendcloud late enough to count in the next window, and be refused with 429.
         try:
             accepted = client.upsert_orders([payload for _, payload in batch_rows])
         except OrdersRejected as exc:
@@ -122,6 +122,11 @@ def push_phase(
         except SendcloudError as exc:
             failed += _fail_rows([row for row, _ in batch_rows], exc.message)
             break
+        finally:
+            # ``attempts`` counts the times an order was really sent, so it moves only once it was.
+            OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(
+                attempts=F("attempts") + 1
+            )
         pushed += _mark_pushed(batch_rows, accepted)
         integration.mark_connected(only_if_changed=True)
         break
