@@ -74,6 +74,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     root = args.root.resolve()
+    if root != ROOT:
+        env["PYTHONPATH"] = str(root)  # its code, not this checkout's (installed in the virtualenv as editable)
     processes = [
         start(
             [

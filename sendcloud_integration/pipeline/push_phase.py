@@ -124,9 +124,7 @@ def push_phase(
             break
         finally:
             # ``attempts`` counts the times an order was really sent, so it moves only once it was.
-            OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(
-                attempts=F("attempts") + 1
-            )
+            OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
         pushed += _mark_pushed(batch_rows, accepted)
         integration.mark_connected(only_if_changed=True)
         break
