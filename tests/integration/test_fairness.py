@@ -66,6 +66,7 @@ def stack_settings() -> dict[str, str]:
         "SENDCLOUD_UNSAFE_PER_SECOND": str(PER_SECOND),
         "SENDCLOUD_UNSAFE_PER_MINUTE": "100000",
         "SENDCLOUD_BUDGET_MARGIN_SECONDS": str(MARGIN),
+        "SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS": str(MARGIN),
         "SENDCLOUD_CHUNK_SIZE": str(CHUNK_SIZE),
         # Chunks waiting in the broker for a thread are not "abandoned": keep the sweep out of this.
         "SENDCLOUD_STALE_AFTER_SECONDS": "120",
