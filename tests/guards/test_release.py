@@ -202,3 +202,18 @@ def test_chunks_finishing_at_once_never_overfill_the_window(
         batch=batch, released_at__isnull=False, status__in=[ChunkStatus.PENDING, ChunkStatus.RUNNING]
     )
     assert in_window.count() == WINDOW
+
+
+def test_a_deleted_batch_releases_nothing(shop: Shop, integration: SendcloudIntegration, broker: Broker) -> None:
+    """Its start message outlived it (staff deleted the batch): nothing to send, and nothing is claimed."""
+    batch = pushed(shop, 2)
+    batch_id = batch.pk
+    batch.delete()
+
+    assert release.start_batch(batch_id) == 0
+    assert broker.chunks == []
+
+
+# Equivalent mutants `make mutation` leaves alive here (docs/testing.md): ``flat=True`` on the values of
+# the lock query (they are thrown away), and ``released_at__isnull=True`` on the release's update, which
+# the account's row lock already guarantees for the rows it picked.
