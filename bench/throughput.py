@@ -84,9 +84,9 @@ def ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        argv, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (each with --concurrency)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--per-push", type=int, default=10_000, help="ids per push request (one batch each)")
     args = parser.parse_args()
 
     ensure_database()
@@ -193,6 +194,7 @@ def main() -> None:
         "SENDCLOUD_API_BASE_URL": f"http://127.0.0.1:{sandbox_port}/api",
         "SENDCLOUD_BUDGET_ENABLED": "1" if limited else "0",
         "API_RATE_LIMIT_PER_MINUTE": "1000",
+        "PUSH_MAX_ORDER_IDS": str(max(args.per_push, 10_000)),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "MEDIA_ROOT": str(work / "media"),
         "VAR_DIR": str(work / "var"),
@@ -256,12 +258,12 @@ def main() -> None:
         cpu_before = sum(cpu_seconds(w.pid) for w in workers)
         started = time.time()
         batch_ids = []
-        for offset in range(0, len(ids), 10_000):
+        for offset in range(0, len(ids), args.per_push):
             response = requests.post(
                 f"http://127.0.0.1:{web_port}{PUSH_URL}",
-                json={"create_label": args.mode == "labels", "order_ids": ids[offset : offset + 10_000]},
+                json={"create_label": args.mode == "labels", "order_ids": ids[offset : offset + args.per_push]},
                 headers={"Authorization": f"Bearer {raw}"},
-                timeout=120,
+                timeout=300,
             )
             response.raise_for_status()
             batch_ids.append(response.json()["batch"]["id"])
@@ -298,6 +300,7 @@ def main() -> None:
             "worker_cpu_ms_per_order": round((cpu_after - cpu_before) / args.orders * 1000, 3),
             "worker_peak_memory_mb": memory,
             "workers": f"{args.workers} x concurrency {args.concurrency}",
+            "pool": os.environ.get("CELERY_POOL", "settings default"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }
         print(json.dumps(result, indent=2))

@@ -267,6 +267,10 @@ class PushChunk(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Transient failures retried so far.")
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker last took it.")
+    #: When the account's release window let it go to the broker (None: still waiting its turn).
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was sent to the workers (None: waiting for its account's turn)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

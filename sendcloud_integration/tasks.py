@@ -16,7 +16,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from sendcloud_integration.models import PushBatch
-from sendcloud_integration.pipeline import batches, dispatch, process
+from sendcloud_integration.pipeline import batches, process, release
 from sendcloud_integration.pipeline import sweep as sweeping
 from sendcloud_integration.printing import builder as document_builder
 from sendcloud_integration.printing import documents as batch_documents
@@ -29,9 +29,9 @@ TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True
 
 @shared_task(**TASK_OPTIONS)
 def start_batch(batch_id: str) -> None:
-    """Fan a freshly committed batch out as its chord (kept out of the HTTP request's time)."""
+    """Release a freshly committed batch's first chunks to the workers (kept out of the HTTP request's time)."""
     with log_context(batch_id=batch_id):
-        dispatch.dispatch_batch(uuid.UUID(batch_id))
+        release.start_batch(uuid.UUID(batch_id))
 
 
 @shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
@@ -46,7 +46,7 @@ def process_chunk(self: Task, batch_id: str, chunk_number: int) -> dict[str, int
 
 @shared_task(**TASK_OPTIONS)
 def finish_batch(batch_id: str) -> dict[str, Any]:
-    """The chord callback: re-read the batch's rows and store its totals and final status."""
+    """Sent when a batch's last chunk is done: re-read the batch's rows and store its totals and final status."""
     with log_context(batch_id=batch_id):
         try:
             batch = batches.finish_batch(batch_id=uuid.UUID(batch_id))

@@ -218,11 +218,18 @@ SENDCLOUD_UNSAFE_PER_SECOND: int = env.int("SENDCLOUD_UNSAFE_PER_SECOND", defaul
 SENDCLOUD_SAFE_PER_MINUTE: int = env.int("SENDCLOUD_SAFE_PER_MINUTE", default=1000)
 SENDCLOUD_BUDGET_ENABLED: bool = env.bool("SENDCLOUD_BUDGET_ENABLED", default=True)
 SENDCLOUD_BUDGET_MARGIN_SECONDS: float = env.float("SENDCLOUD_BUDGET_MARGIN_SECONDS", default=0.5)
+# The per-second window's own margin (budget.windows says why it is smaller).
+SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS: float = env.float("SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS", default=0.2)
 # Waits for a slot up to this long are slept through in the worker; longer ones re-schedule the task.
 SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS: float = env.float("SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS", default=2.0)
 # Rows claimed by a worker longer than this are considered abandoned by the sweep.
 SENDCLOUD_STALE_AFTER_SECONDS: int = env.int("SENDCLOUD_STALE_AFTER_SECONDS", default=300)
 SENDCLOUD_SWEEP_INTERVAL_SECONDS: float = env.float("SENDCLOUD_SWEEP_INTERVAL_SECONDS", default=60.0)
+# Fair by account (pipeline/release.py): at most this many chunks of one Sendcloud account are in the
+# broker or being worked on at a time; the rest wait in the database for their turn.
+SENDCLOUD_ACCOUNT_WINDOW: int = env.int("SENDCLOUD_ACCOUNT_WINDOW", default=4)
+if SENDCLOUD_ACCOUNT_WINDOW < 1:
+    raise ImproperlyConfigured("SENDCLOUD_ACCOUNT_WINDOW must be at least 1.")
 # Labels (sendcloud_integration/labels.py). Polling a label that is being made: first after
 # POLL_SECONDS, then less often as the wait grows (at most every POLL_MAX_SECONDS); an order whose label
 # is not made within MAX_WAIT_SECONDS of its request fails. After a label request with an uncertain
@@ -259,6 +266,10 @@ CELERY_TASK_DEFAULT_QUEUE: str = env("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Lean workers: the work waits on HTTP, so one process runs CELERY_CONCURRENCY chunks in threads (each
+# thread has its own database connection, which Celery's Django fixup closes after every task).
+CELERY_WORKER_POOL: str = env("CELERY_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY: int = env.int("CELERY_CONCURRENCY", default=8)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

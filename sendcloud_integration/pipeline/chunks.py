@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sendcloud_integration.models import BatchStatus, ChunkStatus, OrderShipment, PushChunk, ShipmentState
@@ -32,7 +33,8 @@ def claim_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> PushChunk | None:
     claimed = (
         PushChunk.objects.filter(batch_id=batch_id, number=chunk_number)
         .filter(Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.RUNNING, claimed_at__lt=stale_before(now)))
-        .update(status=ChunkStatus.RUNNING, claimed_at=now)
+        # A chunk a worker holds counts as released (sent by an older release, or run by hand).
+        .update(status=ChunkStatus.RUNNING, claimed_at=now, released_at=Coalesce(F("released_at"), Value(now)))
     )
     if not claimed:
         return None
@@ -93,10 +95,12 @@ def heartbeat(chunk: PushChunk) -> bool:
 
 
 def abandoned_chunks(*, now: datetime) -> dict[uuid.UUID, list[int]]:
-    """Chunks of open batches no live worker has: stale claims, and pending chunks nobody took in time.
+    """Chunks of open batches no live worker has: stale claims, and released chunks nobody took in time.
 
-    A PENDING chunk never claimed counts once its batch is older than the staleness threshold (the
-    broker was down when it was dispatched); one released by the sweep counts once that release is.
+    A PENDING chunk never claimed counts once its release (``released_at``, see ``pipeline.release``) is
+    older than the staleness threshold: the broker was down when it was sent, or the sender died before
+    sending it. One handed back or released by the sweep counts once that is. A chunk not released yet is
+    not abandoned: it waits for its account's turn.
     """
     stale = stale_before(now)
     open_batches = [BatchStatus.QUEUED, BatchStatus.RUNNING]
@@ -105,7 +109,7 @@ def abandoned_chunks(*, now: datetime) -> dict[uuid.UUID, list[int]]:
         PushChunk.objects.filter(batch__status__in=open_batches)
         .filter(
             Q(status=ChunkStatus.RUNNING, claimed_at__lt=stale)
-            | Q(status=ChunkStatus.PENDING, claimed_at__isnull=True, batch__created_at__lt=stale)
+            | Q(status=ChunkStatus.PENDING, claimed_at__isnull=True, released_at__lt=stale)
             | Q(status=ChunkStatus.PENDING, claimed_at__lt=stale)
         )
         .values_list("batch_id", "number")
@@ -121,12 +125,12 @@ def release_abandoned(*, batch_id: uuid.UUID, numbers: Sequence[int], now: datet
     PushChunk.objects.filter(
         batch_id=batch_id, number__in=list(numbers), status__in=[ChunkStatus.PENDING, ChunkStatus.RUNNING]
     ).filter(Q(status=ChunkStatus.PENDING) | Q(claimed_at__lt=stale_before(now))).update(
-        status=ChunkStatus.PENDING, claimed_at=now
+        status=ChunkStatus.PENDING, claimed_at=now, released_at=now
     )
 
 
 def reopen_done(*, batch_id: uuid.UUID, numbers: Sequence[int], now: datetime) -> int:
     """DONE chunks that still have label work in flight become PENDING again; returns how many."""
     return PushChunk.objects.filter(batch_id=batch_id, number__in=list(numbers), status=ChunkStatus.DONE).update(
-        status=ChunkStatus.PENDING, claimed_at=now, finished_at=None
+        status=ChunkStatus.PENDING, claimed_at=now, released_at=now, finished_at=None
     )

@@ -12,13 +12,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
-from celery import chord, current_app, group, signature
+from celery import current_app, signature
 from django.conf import settings
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from sendcloud_integration.models import PushBatch
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +32,8 @@ def start_batch(batch_id: uuid.UUID) -> bool:
     """Called after the push commits: one small message that makes a worker send the chord.
 
     A batch of 10,000 orders has 100 chunk tasks; sending them from the request would make the
-    client wait for 100 broker round trips, so the request sends one and a worker sends the rest.
+    client wait for 100 broker round trips, so the request sends one and a worker releases the
+    chunks as fast as the shop's Sendcloud account takes them (``pipeline.release``).
 
     It runs inside a request (or a command), so it never waits for a broker that is down: one
     attempt on a connection of its own, each connect and reply bounded by ``REDIS_REQUEST_TIMEOUT``
@@ -89,16 +88,19 @@ def publish_transport_options() -> dict[str, Any]:
     return {"socket_connect_timeout": timeout, "socket_timeout": timeout, "max_retries": 0}
 
 
-def dispatch_batch(batch_id: uuid.UUID, chunk_numbers: Sequence[int] | None = None) -> None:
-    """Send the batch's chord: every chunk task, then ``finish_batch`` once they are all done.
+def dispatch_batch(batch_id: uuid.UUID, chunk_numbers: Sequence[int]) -> None:
+    """Send one ``process_chunk`` task per chunk number, now (the release window decides which, and when).
 
-    Sending it twice (a redelivered ``start_batch``, the sweep) is harmless: a chunk task that finds
-    its chunk claimed or done does nothing, and ``finish_batch`` finishes a batch once.
+    Sending a chunk twice (a redelivered task, the sweep) is harmless: a chunk task that finds its chunk
+    claimed or done does nothing. Nobody reads a chunk task's result (the rows are the truth), so none
+    is stored.
     """
-    batch = PushBatch.objects.only("total_chunks").get(pk=batch_id)
-    numbers = list(chunk_numbers) if chunk_numbers is not None else list(range(1, batch.total_chunks + 1))
-    header = group(signature(PROCESS_CHUNK, args=(str(batch_id), number), immutable=True) for number in numbers)
-    chord(header, signature(FINISH_BATCH, args=(str(batch_id),), immutable=True)).apply_async()
+    numbers = list(chunk_numbers)
+    with current_app.producer_or_acquire() as producer:
+        for number in numbers:
+            signature(PROCESS_CHUNK, args=(str(batch_id), number), immutable=True).apply_async(
+                producer=producer, ignore_result=True
+            )
     logger.info("dispatched batch=%s chunks=%s", batch_id, numbers)
 
 
@@ -110,3 +112,8 @@ def build_batch_document(document_id: int) -> None:
     """
     signature("sendcloud_integration.tasks.build_batch_document", args=(document_id,), immutable=True).apply_async()
     logger.info("dispatched the build of batch document=%s", document_id)
+
+
+def finish_batch(batch_id: uuid.UUID) -> None:
+    """Ask a worker to finish the batch (its last chunk is done). Duplicates are harmless: it finishes once."""
+    signature(FINISH_BATCH, args=(str(batch_id),), immutable=True).apply_async(ignore_result=True)

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sendcloud_integration.models import IntegrationProblem, PushChunk, SendcloudIntegration, integration_problem
-from sendcloud_integration.pipeline import chunks, labels
+from sendcloud_integration.pipeline import chunks, labels, release
 from sendcloud_integration.pipeline.outcome import ChunkOutcome, backoff_seconds
 from sendcloud_integration.pipeline.push_phase import push_phase
 from sendcloud_integration.pipeline.shipments import fail_chunk_orders
@@ -45,7 +45,20 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
     if chunk is None:
         logger.info("batch=%s chunk=%d already done or taken; nothing to do", batch_id, chunk_number)
         metrics.record_chunk(outcome="skipped")
+        # A duplicate message, or the redelivery of a task that died after completing the chunk: the
+        # batch's finish and the account's next release may be what that task did not get to.
+        release.chunk_finished(batch_id)
         return ChunkOutcome()
+    outcome = _run(chunk)
+    if outcome.retry_in is None:
+        # The chunk is done (or another worker owns it now): its place in the account's window is free.
+        release.chunk_finished(batch_id)
+    return outcome
+
+
+def _run(chunk: PushChunk) -> ChunkOutcome:
+    """Work on a claimed chunk, then complete it or hand it back."""
+    batch_id, chunk_number = chunk.batch_id, chunk.number
     batch = chunk.batch
     call_log = CallLog(shop_id=batch.shop_id, batch_id=batch.pk, chunk_number=chunk_number)
     try:

@@ -11,6 +11,7 @@ it back too, without counting an attempt.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -85,13 +86,13 @@ def push_phase(
 
     pushed = 0
     while pending:
+        batch_rows = list(pending.values())
+        call_log.for_orders([row.order_id for row, _ in batch_rows])
         wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
-        batch_rows = list(pending.values())
-        # ``attempts`` counts the times an order was really sent, so it moves only now.
-        OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
-        call_log.for_orders([row.order_id for row, _ in batch_rows])
+        # Nothing between the slot and the request: a database commit there (under load, a slow one) would
+        # let the request reach Sendcloud late enough to count in the next window, and be refused with 429.
         try:
             accepted = client.upsert_orders([payload for _, payload in batch_rows])
         except OrdersRejected as exc:
@@ -121,6 +122,9 @@ def push_phase(
         except SendcloudError as exc:
             failed += _fail_rows([row for row, _ in batch_rows], exc.message)
             break
+        finally:
+            # ``attempts`` counts the times an order was really sent, so it moves only once it was.
+            OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
         pushed += _mark_pushed(batch_rows, accepted)
         integration.mark_connected(only_if_changed=True)
         break
@@ -154,5 +158,26 @@ def _mark_pushed(batch_rows: list[tuple[OrderShipment, dict[str, object]]], acce
     )
     for row in rows:
         row.sendcloud_order_id = by_order_id.get(payloads.sendcloud_order_id(row.order), "")
-    OrderShipment.objects.bulk_update([row for row in rows if row.sendcloud_order_id], ["sendcloud_order_id"])
+    store_sendcloud_order_ids([row for row in rows if row.sendcloud_order_id])
     return moved
+
+
+def store_sendcloud_order_ids(rows: list[OrderShipment]) -> None:
+    """Store each row's ``sendcloud_order_id`` in one statement.
+
+    On PostgreSQL one ``UPDATE … FROM unnest(…)`` with two array parameters: the ORM's ``bulk_update``
+    builds a ``CASE WHEN`` of a hundred branches, value by value, which was a quarter of a chunk's
+    worker CPU (docs/benchmarks.md). Elsewhere (SQLite in development) ``bulk_update``.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        OrderShipment.objects.bulk_update(rows, ["sendcloud_order_id"])
+        return
+    table = OrderShipment._meta.db_table
+    sql = (
+        f"UPDATE {table} AS s SET sendcloud_order_id = v.sid "  # noqa: S608 - the table name comes from the model
+        "FROM unnest(%s::bigint[], %s::text[]) AS v(id, sid) WHERE s.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[row.pk for row in rows], [row.sendcloud_order_id for row in rows]])

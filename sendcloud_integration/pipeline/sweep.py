@@ -1,7 +1,10 @@
 """The safety net run by beat: nothing stays in flight forever.
 
-- A batch still QUEUED with no chunk ever started (the broker was down when it was dispatched) is
-  dispatched again.
+- Every account with chunks waiting for their turn gets its release window topped up
+  (``pipeline.release``): a release chain broken by a crash, or a push whose ``start_batch`` message the
+  broker never took, starts again.
+- A chunk released but never claimed (the broker was down, or its sender died, before the message was
+  sent) is dispatched again once its release is older than ``SENDCLOUD_STALE_AFTER_SECONDS``.
 - A chunk RUNNING whose claim is older than ``SENDCLOUD_STALE_AFTER_SECONDS`` lost its worker: it is
   dispatched again (``claim_chunk`` lets the new task take it over).
 - A batch whose orders have all left the in-flight states but that is not finished (its chord
@@ -32,7 +35,7 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
-from sendcloud_integration.pipeline import batches, chunks, dispatch, labels
+from sendcloud_integration.pipeline import batches, chunks, dispatch, labels, release
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ ORPHAN_LABELS_PER_SWEEP = 200
 @dataclass(frozen=True)
 class SweepReport:
     redispatched_chunks: int = 0
+    released_chunks: int = 0
     finished_batches: int = 0
     reopened_label_chunks: int = 0
     reconciled_labels: int = 0
@@ -63,6 +67,7 @@ def sweep() -> SweepReport:
         redispatched += len(numbers)
         logger.warning("sweep: re-dispatched batch=%s chunks=%s", batch_id, numbers)
 
+    released = release.top_up_all()
     reopened, reconciled = _orphaned_labels(now=now, stale=chunks.stale_before(now))
 
     finished = 0
@@ -75,6 +80,7 @@ def sweep() -> SweepReport:
             logger.warning("sweep: finished batch=%s whose callback had not come", batch_id)
     return SweepReport(
         redispatched_chunks=redispatched,
+        released_chunks=released,
         finished_batches=finished,
         reopened_label_chunks=reopened,
         reconciled_labels=reconciled,

@@ -58,23 +58,40 @@ def pushed_ago(shop: Shop, age: timedelta, *, orders: int = 1) -> PushBatch:
     return batch
 
 
-@pytest.mark.parametrize(
-    ("age", "started_again"), [(timedelta(seconds=10), False), (timedelta(seconds=STALE + 5), True)]
-)
-def test_a_push_whose_dispatch_was_lost_is_started_once_it_is_stale(
-    shop: Shop,
-    integration: SendcloudIntegration,
-    dispatched: list[tuple[uuid.UUID, list[int]]],
-    age: timedelta,
-    started_again: bool,
+def test_a_push_whose_start_message_was_lost_is_released_by_the_next_sweep(
+    shop: Shop, integration: SendcloudIntegration, dispatched: list[tuple[uuid.UUID, list[int]]]
 ) -> None:
-    """The broker was down after the push committed: the batch is QUEUED and no chunk was ever claimed."""
-    batch = pushed_ago(shop, age, orders=3)
+    """The broker was down after the push committed: the batch is QUEUED and none of its chunks released."""
+    batch = pushed_ago(shop, timedelta(seconds=10), orders=3)
 
     report = sweep()
 
-    assert dispatched == ([(batch.pk, [1])] if started_again else [])
-    assert report.redispatched_chunks == (1 if started_again else 0)
+    assert dispatched == [(batch.pk, [1])]
+    assert report.released_chunks == 1
+    assert PushChunk.objects.get(batch=batch).released_at is not None
+    assert sweep().released_chunks == 0, "released once: it is in its account's window now"
+    assert dispatched == [(batch.pk, [1])]
+
+
+@pytest.mark.parametrize(
+    ("released_ago", "sent_again"), [(timedelta(seconds=STALE - 5), False), (timedelta(seconds=STALE + 5), True)]
+)
+def test_a_released_chunk_nobody_took_is_sent_again_once_its_release_is_stale(
+    shop: Shop,
+    integration: SendcloudIntegration,
+    dispatched: list[tuple[uuid.UUID, list[int]]],
+    released_ago: timedelta,
+    sent_again: bool,
+) -> None:
+    """Released, but its message never reached a worker (the broker was down, or the sender died)."""
+    batch = pushed_ago(shop, timedelta(hours=1))
+    PushChunk.objects.filter(batch=batch).update(released_at=timezone.now() - released_ago)
+
+    report = sweep()
+
+    assert dispatched == ([(batch.pk, [1])] if sent_again else [])
+    assert report.redispatched_chunks == (1 if sent_again else 0)
+    assert report.released_chunks == 0
 
 
 @pytest.mark.parametrize(
@@ -91,7 +108,8 @@ def test_a_claimed_chunk_is_sent_again_only_once_its_claim_is_stale(
 ) -> None:
     """RUNNING: its worker may have died. PENDING with a claim time: handed back (or released) and not taken."""
     batch = pushed_ago(shop, timedelta(hours=1))
-    PushChunk.objects.filter(batch=batch).update(status=status, claimed_at=timezone.now() - claimed_ago)
+    claimed_at = timezone.now() - claimed_ago
+    PushChunk.objects.filter(batch=batch).update(status=status, claimed_at=claimed_at, released_at=claimed_at)
 
     sweep()
 

@@ -20,7 +20,7 @@ from sendcloud_integration.models import (
     SendcloudIntegration,
     ShipmentState,
 )
-from sendcloud_integration.pipeline import batches
+from sendcloud_integration.pipeline import batches, dispatch, release
 from sendcloud_integration.pipeline import process as processing
 from sendcloud_integration.pipeline.outcome import backoff_seconds
 from sendcloud_integration.push import services
@@ -362,8 +362,33 @@ def test_the_pipeline_sends_tasks_by_the_names_they_are_registered_under() -> No
     from celery import current_app
 
     from sendcloud_integration import tasks
-    from sendcloud_integration.pipeline import dispatch
 
     registered = {tasks.start_batch.name, tasks.process_chunk.name, tasks.finish_batch.name}
     assert {dispatch.START_BATCH, dispatch.PROCESS_CHUNK, dispatch.FINISH_BATCH} == registered
     assert registered <= set(current_app.tasks)
+
+
+@responses.activate
+def test_a_done_chunk_passes_its_place_on_and_the_last_one_finishes_the_batch(
+    shop: Shop, integration: SendcloudIntegration, settings: Any
+) -> None:
+    """The release window (``pipeline.release``) is driven by the chunk task: finishing a chunk releases
+    the account's next one, and finishing the batch's last chunk sends ``finish_batch``."""
+    settings.SENDCLOUD_ACCOUNT_WINDOW = 1
+    settings.SENDCLOUD_CHUNK_SIZE = 2
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+    batch = queue(shop, [OrderFactory(shop=shop) for _ in range(4)])
+    with (
+        mock.patch.object(dispatch, "dispatch_batch") as sent,
+        mock.patch.object(dispatch, "finish_batch") as finish,
+    ):
+        release.start_batch(batch.pk)
+        sent.assert_called_once_with(batch.pk, [1])
+
+        processing.process_chunk(batch_id=batch.pk, chunk_number=1)
+        assert sent.call_args_list[-1] == mock.call(batch.pk, [2])
+        finish.assert_not_called()
+
+        processing.process_chunk(batch_id=batch.pk, chunk_number=2)
+        finish.assert_called_once_with(batch.pk)
+        assert sent.call_count == 2, "nothing left to release"

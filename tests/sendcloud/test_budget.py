@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,25 @@ def test_redis_budget_is_exact_across_processes(redis_store: RedisStore) -> None
     assert granted == 50  # 160 attempts, a limit of 50: exactly 50 granted
 
 
+@requires_redis
+def test_redis_budget_is_exact_across_the_threads_of_one_worker(redis_store: RedisStore) -> None:
+    """The threads pool: one store (one connection pool, one member counter) shared by 16 threads."""
+    windows = [Window(60, 50)]
+    barrier = threading.Barrier(16)
+    granted: list[int] = []
+
+    def hammer() -> None:
+        barrier.wait(30)
+        granted.append(sum(1 for _ in range(20) if redis_store.take("threads", windows) == 0))
+
+    threads = [threading.Thread(target=hammer) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(granted) == 50  # 320 attempts, a limit of 50: exactly 50 granted
+
+
 def test_file_store_grants_the_limit(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     waits = take_many(store, "acct", [Window(2, 3)], 5)
@@ -111,6 +131,7 @@ def test_budget_uses_documented_limits_and_hides_the_key(settings: Any, tmp_path
     budget.reset_store()
     try:
         assert [(w.limit) for w in budget.windows(Kind.UNSAFE)] == [100, 15]
+        assert [w.seconds for w in budget.windows(Kind.UNSAFE)] == [60.5, 1.2], "each window with its margin"
         assert [(w.limit) for w in budget.windows(Kind.SAFE)] == [1000]
         assert budget.take(public_key="very-secret-public-key", kind=Kind.UNSAFE) == 0.0
         names = [p.name for p in (tmp_path / "budget").iterdir()]
