@@ -18,6 +18,7 @@ from celery import Task, shared_task
 from sendcloud_integration.models import PushBatch
 from sendcloud_integration.pipeline import batches, dispatch, process
 from sendcloud_integration.pipeline import sweep as sweeping
+from sendcloud_integration.tracking import polling, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +55,17 @@ def finish_batch(batch_id: str) -> dict[str, Any]:
 def sweep() -> dict[str, int]:
     """Periodic (beat): resume abandoned chunks, finish batches whose callback never came."""
     return sweeping.sweep().as_dict()
+
+
+@shared_task(**TASK_OPTIONS)
+def apply_webhook_delivery(delivery_id: int) -> str:
+    """Apply one stored Sendcloud webhook delivery (once; a second run finds it processed)."""
+    return webhooks.process_delivery(delivery_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_sweep() -> dict[str, int]:
+    """Periodic (beat): re-send stored deliveries not applied yet; poll parcels of integrations without webhooks."""
+    resent = webhooks.resend_stale()
+    report = polling.poll_parcels()
+    return {"resent": resent, "polled": report.parcels_read, "applied": report.statuses_applied}

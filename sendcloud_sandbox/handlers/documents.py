@@ -20,7 +20,7 @@ from sendcloud_sandbox.jsonapi import ApiError
 from sendcloud_sandbox.pdf import PAPER_SIZES
 from sendcloud_sandbox.render import carrier_of
 from sendcloud_sandbox.routes import HandlerContext
-from sendcloud_sandbox.state import READY_TO_SEND, StoredParcel, StoredShipment
+from sendcloud_sandbox.state import StoredParcel, StoredShipment
 from sendcloud_sandbox.web import Response
 
 PARCEL_NOT_FOUND = "No Parcel matches the given query."
@@ -66,7 +66,7 @@ def get_parcel_document(ctx: HandlerContext) -> Response:
     if found is None:
         raise ApiError.single(404, "not_found", PARCEL_NOT_FOUND)
     shipment, parcel = found
-    if document_type != "label" or shipment.status(ctx.now()) != READY_TO_SEND:
+    if document_type != "label" or not shipment.has_label(ctx.now()):
         raise ApiError.single(404, "not_found", NOT_AVAILABLE)
     mime = choose_format(ctx.request.headers.get("accept"))
     if mime is None:
@@ -121,7 +121,7 @@ def get_parcel_documents(ctx: HandlerContext) -> Response:
         if found is None:
             raise ApiError.single(404, "not_found", PARCEL_NOT_FOUND)
         shipment, parcel = found
-        if document_type != "label" or shipment.status(now) != READY_TO_SEND:
+        if document_type != "label" or not shipment.has_label(now):
             raise ApiError.single(404, "not_found", NOT_AVAILABLE)
         labels.append(_label_data(shipment, parcel))
     mime = choose_format(ctx.request.headers.get("accept"))

@@ -107,6 +107,7 @@ def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelect
             parcels=parcels,
             ready_at=now + ctx.config.label_delay_seconds,
             failure_message=_failure(ctx),
+            progression=tuple((seconds, int(status_id)) for seconds, status_id in ctx.config.tracking_progression),
         ),
         now=now,
     )
