@@ -428,6 +428,9 @@ class WebhookDelivery(models.Model):
     integration = models.ForeignKey(SendcloudIntegration, on_delete=models.CASCADE, related_name="webhook_deliveries")
     body = models.BinaryField(help_text="The raw request body, byte for byte, as signed by Sendcloud.")
     received_at = models.DateTimeField(default=timezone.now, editable=False)
+    #: When its message was last handed to the broker; None when the broker did not take it, or when it
+    #: waits for its parcel: the tracking sweep sends those (and any whose message is long overdue) again.
+    queued_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     #: What applying it did, in words (applied, duplicate, older than the current status, unknown parcel, …).

@@ -15,11 +15,14 @@ sends a forged copy with a wrong signature first. Counters for the tests are in 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import http.client
+import itertools
 import json
 import random
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +65,7 @@ def parcel_status_changed(shipment: StoredShipment, step: Step, parcel_index: in
 
 @dataclass
 class _Delivery:
+    event: int  # which status change it carries (copies and retries share it)
     url: str
     body: bytes
     signature: str
@@ -81,6 +85,12 @@ class WebhookDeliverer:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._random = random.Random(app.config.seed)
+        #: Deliveries held back (a delay, a retry's wait), by when they are due: a heap of (due, seq, delivery).
+        self._waiting: list[tuple[float, int, _Delivery]] = []
+        self._sequence = itertools.count()
+        self._events = itertools.count(1)
+        self._delivered_events: set[int] = set()
+        self._in_flight = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -99,14 +109,22 @@ class WebhookDeliverer:
             self._pool = None
 
     def counters(self) -> dict[str, int]:
-        """``events`` (status changes to send), ``sent`` (requests made, forged and retries included),
-        ``delivered`` (genuine copies answered 2xx), ``refused`` (non-2xx or no answer), ``forged``, ``given_up``."""
+        """``events`` (status changes to send), ``events_delivered`` (of those, answered 2xx at least once),
+        ``sent`` (requests made: copies, forgeries and retries included), ``delivered`` (genuine requests
+        answered 2xx), ``refused`` (genuine requests without a 2xx), ``forged``, ``given_up`` and
+        ``in_flight`` (requests held back or being sent)."""
+        keys = ("events", "sent", "delivered", "refused", "forged", "given_up")
         with self._lock:
-            return {key: self._counts[key] for key in ("events", "sent", "delivered", "refused", "forged", "given_up")}
+            result = {key: self._counts[key] for key in keys}
+            result["events_delivered"] = len(self._delivered_events)
+            result["in_flight"] = self._in_flight
+            return result
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._waiting.clear()
+            self._delivered_events.clear()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -117,7 +135,9 @@ class WebhookDeliverer:
             self.tick()
 
     def tick(self) -> None:
-        """Hand every status change that happened since the last tick to the senders."""
+        """Hand every status change that happened since the last tick, and every held-back delivery now due,
+        to the senders."""
+        self._release_due()
         app = self._app
         targets = app.state.active_webhooks()
         if not targets:
@@ -131,15 +151,17 @@ class WebhookDeliverer:
             for step in steps:
                 for index in range(len(shipment.parcels)):
                     body = json.dumps(parcel_status_changed(shipment, step, index)).encode("utf-8")
-                    deliveries.append(_Delivery(targets[shipment.integration_id], body, sign(body, secret)))
+                    url = targets[shipment.integration_id]
+                    deliveries.append(_Delivery(next(self._events), url, body, sign(body, secret)))
         self._count("events", len(deliveries))
         copies: list[_Delivery] = []
         for delivery in deliveries:
             if self._random.random() < config.webhook_bad_signature_rate:
-                copies.append(_Delivery(delivery.url, delivery.body, sign(delivery.body, "not-the-key"), forged=True))
+                forged = sign(delivery.body, "not-the-key")
+                copies.append(_Delivery(delivery.event, delivery.url, delivery.body, forged, forged=True))
             copies.append(delivery)
             if self._random.random() < config.webhook_duplicate_rate:
-                copies.append(_Delivery(delivery.url, delivery.body, delivery.signature))
+                copies.append(_Delivery(delivery.event, delivery.url, delivery.body, delivery.signature))
         if config.webhook_reorder:
             self._random.shuffle(copies)
         for copy in copies:
@@ -147,13 +169,42 @@ class WebhookDeliverer:
             self._submit(copy, delay)
 
     def _submit(self, delivery: _Delivery, delay: float) -> None:
+        with self._lock:
+            self._in_flight += 1
+        self._schedule(delivery, delay)
+
+    def _schedule(self, delivery: _Delivery, delay: float) -> None:
+        """Send now (on a sender thread), or hold back until ``delay`` has passed (no thread waits meanwhile)."""
+        if delay > 0:
+            with self._lock:
+                heapq.heappush(self._waiting, (time.monotonic() + delay, next(self._sequence), delivery))
+            return
         pool = self._pool
         if pool is not None and not self._stop.is_set():
-            pool.submit(self._send, delivery, delay)
+            pool.submit(self._send, delivery)
 
-    def _send(self, delivery: _Delivery, delay: float) -> None:
-        if delay and self._stop.wait(delay):
-            return
+    def _release_due(self) -> None:
+        now = time.monotonic()
+        due: list[_Delivery] = []
+        with self._lock:
+            while self._waiting and self._waiting[0][0] <= now:
+                due.append(heapq.heappop(self._waiting)[2])
+        for delivery in due:
+            self._schedule(delivery, 0)
+
+    def pending(self) -> int:
+        """Deliveries held back and not sent yet."""
+        with self._lock:
+            return len(self._waiting)
+
+    def _send(self, delivery: _Delivery) -> None:
+        try:
+            self._attempt(delivery)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _attempt(self, delivery: _Delivery) -> None:
         self._count("sent")
         if delivery.forged:
             self._count("forged")
@@ -161,14 +212,16 @@ class WebhookDeliverer:
         if delivery.forged:
             return  # a forgery is never retried: Sendcloud did not send it
         if status is not None and 200 <= status < 300:
-            self._count("delivered")
+            with self._lock:
+                self._counts["delivered"] += 1
+                self._delivered_events.add(delivery.event)
             return
         self._count("refused")
         config = self._app.config
         if delivery.attempt >= config.webhook_max_attempts:
             self._count("given_up")
             return
-        retry = _Delivery(delivery.url, delivery.body, delivery.signature, attempt=delivery.attempt + 1)
+        retry = _Delivery(delivery.event, delivery.url, delivery.body, delivery.signature, attempt=delivery.attempt + 1)
         self._submit(retry, config.webhook_retry_seconds * 2 ** (delivery.attempt - 1))
 
 

@@ -239,8 +239,8 @@ SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS: int = env.int("SENDCLOUD_SHIPPING_ME
 SENDCLOUD_PUBLIC_URL: str = env("SENDCLOUD_PUBLIC_URL", default="").rstrip("/")
 #: How often beat re-sends stored deliveries not applied yet, and polls parcels of integrations without webhooks.
 SENDCLOUD_TRACKING_SWEEP_SECONDS: float = env.float("SENDCLOUD_TRACKING_SWEEP_SECONDS", default=60.0)
-#: A stored delivery still not applied after this long is sent to the workers again.
-SENDCLOUD_WEBHOOK_RETRY_SECONDS: float = env.float("SENDCLOUD_WEBHOOK_RETRY_SECONDS", default=30.0)
+#: A stored delivery whose message was sent this long ago and is still not applied is sent again (lost message).
+SENDCLOUD_WEBHOOK_RETRY_SECONDS: float = env.float("SENDCLOUD_WEBHOOK_RETRY_SECONDS", default=900.0)
 #: Tries to apply a delivery whose parcel is not known (yet) before it is recorded as unknown.
 SENDCLOUD_WEBHOOK_MAX_ATTEMPTS: int = env.int("SENDCLOUD_WEBHOOK_MAX_ATTEMPTS", default=10)
 #: Polling fallback: a parcel is read again after a quarter of its age, within these bounds.

@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('body', models.BinaryField(help_text='The raw request body, byte for byte, as signed by Sendcloud.')),
                 ('received_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('queued_at', models.DateTimeField(blank=True, default=django.utils.timezone.now, null=True)),
                 ('processed_at', models.DateTimeField(blank=True, null=True)),
                 ('attempts', models.PositiveIntegerField(default=0)),
                 ('outcome', models.CharField(blank=True, max_length=200)),

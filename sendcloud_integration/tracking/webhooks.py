@@ -3,8 +3,9 @@
 :func:`receive` is the one function every delivery passes through, accepted or rejected (a counter of
 deliveries belongs there). A delivery is accepted only with a valid ``Sendcloud-Signature``
 (``signatures.py``); then its raw body is committed as a ``WebhookDelivery`` row *before* the answer,
-so an event is never lost between Sendcloud and the workers: if the broker does not take the message,
-or the worker dies, :func:`resend_stale` sends the row again. :func:`process_delivery` is idempotent
+so an event is never lost between Sendcloud and the workers: if the broker does not take the message
+(or its parcel is not stored yet), :func:`resend_stale` sends the row again; a worker that dies mid-task
+has its message redelivered (``acks_late``). :func:`process_delivery` is idempotent
 (the row is locked, and done once ``processed_at`` is set), so a message handled twice changes nothing.
 """
 
@@ -18,6 +19,7 @@ from typing import Final
 from celery import current_app, signature
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sendcloud_integration.models import EventSource, SendcloudIntegration, ShipmentParcel, WebhookDelivery
@@ -67,11 +69,14 @@ def receive(token: str, body: bytes, signature_header: str | None) -> Receipt:
         logger.warning("webhook: integration=%s delivery refused: missing or wrong signature", integration.pk)
         raise WebhookRejected("Missing or invalid Sendcloud-Signature.")
     delivery = WebhookDelivery.objects.create(integration_id=integration.pk, body=body)
-    return Receipt(delivery_id=delivery.pk, queued=send(delivery.pk))
+    queued = send(delivery.pk)
+    if not queued:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(queued_at=None)
+    return Receipt(delivery_id=delivery.pk, queued=queued)
 
 
 def send(delivery_id: int) -> bool:
-    """One message naming the delivery; False when the broker did not take it (the row stays pending)."""
+    """One message naming the delivery; False when the broker did not take it."""
     try:
         with current_app.connection_for_write(transport_options=publish_transport_options()) as connection:
             signature(APPLY_DELIVERY, args=(delivery_id,)).apply_async(
@@ -97,9 +102,12 @@ def process_delivery(delivery_id: int) -> str:
         attempts = delivery.attempts + 1
         outcome = _apply(delivery, last_attempt=attempts >= settings.SENDCLOUD_WEBHOOK_MAX_ATTEMPTS)
         done = outcome != events.Outcome.UNKNOWN_PARCEL or attempts >= settings.SENDCLOUD_WEBHOOK_MAX_ATTEMPTS
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            attempts=attempts, outcome=outcome[:200], processed_at=timezone.now() if done else None
-        )
+        changes: dict[str, object] = {"attempts": attempts, "outcome": outcome[:200]}
+        if done:
+            changes["processed_at"] = timezone.now()
+        else:
+            changes["queued_at"] = None  # its message is used up: the next sweep sends it again
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(**changes)
     return outcome
 
 
@@ -128,11 +136,15 @@ def _apply(delivery: WebhookDelivery, *, last_attempt: bool) -> str:
 
 
 def resend_stale() -> int:
-    """Send again the deliveries still pending after ``SENDCLOUD_WEBHOOK_RETRY_SECONDS`` (a lost message,
-    a killed worker, a parcel not stored yet). Returns how many were sent."""
-    before = timezone.now() - timedelta(seconds=settings.SENDCLOUD_WEBHOOK_RETRY_SECONDS)
+    """Send again the pending deliveries that have no message on its way: the broker did not take it, or
+    it waits for its parcel, or it was sent longer than ``SENDCLOUD_WEBHOOK_RETRY_SECONDS`` ago (a message
+    lost with the broker's data). A delivery whose message is merely queued behind a burst is left alone,
+    so a backlog is not multiplied. Returns how many were sent."""
+    now = timezone.now()
+    overdue = now - timedelta(seconds=settings.SENDCLOUD_WEBHOOK_RETRY_SECONDS)
     ids = list(
-        WebhookDelivery.objects.filter(processed_at__isnull=True, received_at__lt=before)
+        WebhookDelivery.objects.filter(processed_at__isnull=True)
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=overdue))
         .order_by("received_at")
         .values_list("pk", flat=True)[:RESEND_BATCH]
     )
@@ -140,6 +152,7 @@ def resend_stale() -> int:
     for delivery_id in ids:
         if not send(delivery_id):
             break
+        WebhookDelivery.objects.filter(pk=delivery_id, processed_at__isnull=True).update(queued_at=timezone.now())
         sent += 1
     if ids:
         logger.info("webhook sweep: re-sent %d of %d pending deliveries", sent, len(ids))

@@ -180,11 +180,11 @@ def test_two_workers_applying_out_of_order_end_at_the_newest(integration: Sendcl
         barrier = threading.Barrier(len(ids))
         errors: list[BaseException] = []
 
-        def run(delivery_id: int) -> None:
+        def run(delivery_id: int, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
             try:
                 barrier.wait()
                 webhooks.process_delivery(delivery_id)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
             finally:
                 connection.close()
