@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -55,16 +56,16 @@ class CancelShipmentsApi(ApiView):
 
     required_scope = Scope.SHIPMENTS_PUSH
 
-    class InputSerializer(serializers.Serializer):
+    class CancelInputSerializer(serializers.Serializer):
         order_ids = fields.OrderIdListField(max_length=MAX_CANCEL_ORDER_IDS)
 
     @extend_schema(
         operation_id="cancel_sendcloud_shipments",
-        request=InputSerializer,
+        request=CancelInputSerializer,
         responses={200: CancelResponseSerializer, **ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=self.json_object(request))
+        serializer = self.CancelInputSerializer(data=self.json_object(request))
         serializer.is_valid(raise_exception=True)
         token = request.auth
         assert isinstance(token, ApiToken)
@@ -134,16 +135,21 @@ class OrderShipmentApi(ApiView):
 
     @extend_schema(
         operation_id="order_sendcloud_shipment",
+        parameters=[
+            OpenApiParameter("order_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The order's id.")
+        ],
         responses={
             200: OpenApiResponse(description="The order's shipment."),
             **READ_ERROR_RESPONSES,
             404: OpenApiResponse(ErrorSerializer, description="No such order in this shop."),
         },
     )
-    def get(self, request: Request, order_id: int) -> Response:
+    def get(self, request: Request, order_id: str) -> Response:
         token = request.auth
         assert isinstance(token, ApiToken)
-        tracking = order_tracking(shop=token.shop, order_id=order_id)
+        if not order_id.isascii() or not order_id.isdigit() or len(order_id) > 19:
+            raise exceptions.NotFound("No such order.")
+        tracking = order_tracking(shop=token.shop, order_id=int(order_id))
         if tracking is None:
             raise exceptions.NotFound("No such order.")
         return Response(tracking_response(tracking))

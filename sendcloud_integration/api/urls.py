@@ -11,7 +11,8 @@ urlpatterns = [
     path("orders/sendcloud/shipments/create-label", orders.CreateLabelsApi.as_view(), name="shipments-create-label"),
     path("orders/update-order", orders.UpdateOrderApi.as_view(), name="update-order"),
     path("orders/sendcloud/shipments/cancel", tracking.CancelShipmentsApi.as_view(), name="shipments-cancel"),
-    path("orders/<int:order_id>/sendcloud/shipment", tracking.OrderShipmentApi.as_view(), name="order-shipment"),
+    # Matched as any string for the same reason as batch ids: an ill-formed id gets the view's own 404.
+    path("orders/<str:order_id>/sendcloud/shipment", tracking.OrderShipmentApi.as_view(), name="order-shipment"),
     path("integrations/sendcloud/verify", integration.VerifyCredentialsApi.as_view(), name="integration-verify"),
     path("integrations/sendcloud/status", integration.IntegrationStatusApi.as_view(), name="integration-status"),
     path(
