@@ -102,7 +102,8 @@ def parse(body: bytes) -> Event:
         parcel = payload.get("parcel")
         if not isinstance(parcel, dict) or parcel.get("id") in (None, ""):
             raise UnreadablePayload("parcel_status_changed without a parcel id")
-        status = parcel.get("status") if isinstance(parcel.get("status"), dict) else {}
+        raw_status = parcel.get("status")
+        status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
         raw_id = status.get("id")
         status_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else None
         status_id, code = statuses.complete(status_id, "")
