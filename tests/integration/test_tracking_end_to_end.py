@@ -18,8 +18,8 @@ from webshop.demo import make_orders
 pytestmark = [requires_stack, pytest.mark.integration]
 
 #: Two carriers' stories: the first hundred parcels are delivered, the second hundred cannot be.
-DELIVERED = [[0.3, 3], [0.6, 5], [0.9, 12], [1.2, 11]]
-UNDELIVERABLE = [[0.3, 3], [0.6, 8], [0.9, 80]]
+DELIVERED = [[0.2, 3], [0.4, 5], [0.6, 12], [0.8, 11]]
+UNDELIVERABLE = [[0.2, 3], [0.4, 8], [0.6, 80]]
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_shuffled_and_duplicated_webhooks_end_every_parcel_at_its_true_status(st
     stack.sandbox.update_config(
         webhook_duplicate_rate=0.5,
         webhook_reorder=True,
-        webhook_max_delay_seconds=1.5,
+        webhook_max_delay_seconds=1.0,
         webhook_bad_signature_rate=0.1,
     )
 

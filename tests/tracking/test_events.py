@@ -197,3 +197,29 @@ def test_two_workers_applying_out_of_order_end_at_the_newest(integration: Sendcl
         assert not errors
         assert ShipmentParcel.objects.get(shipment=shipment).status_id == 11
         assert ParcelEvent.objects.filter(shipment=shipment).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_sweep_resends_only_deliveries_without_a_message_on_its_way(
+    integration: SendcloudIntegration, monkeypatch: pytest.MonkeyPatch, settings: object
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.SENDCLOUD_WEBHOOK_RETRY_SECONDS = 60  # type: ignore[attr-defined]
+    body = status_body("30000001", 11, "Delivered", T0)
+    not_taken = WebhookDelivery.objects.create(integration=integration, body=body, queued_at=None)
+    queued = WebhookDelivery.objects.create(integration=integration, body=body)
+    lost = WebhookDelivery.objects.create(
+        integration=integration, body=body, queued_at=timezone.now() - timedelta(seconds=120)
+    )
+    WebhookDelivery.objects.create(integration=integration, body=body, queued_at=None, processed_at=timezone.now())
+    sent: list[int] = []
+    monkeypatch.setattr(webhooks, "send", lambda delivery_id: sent.append(delivery_id) or True)
+
+    assert webhooks.resend_stale() == 2
+    assert sorted(sent) == sorted([not_taken.pk, lost.pk])
+    assert queued.pk not in sent
+    # Sent again just now: not again at the next sweep.
+    assert webhooks.resend_stale() == 0

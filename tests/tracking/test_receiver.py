@@ -94,3 +94,13 @@ def test_a_delivery_is_stored_even_when_the_broker_is_down(
     response = post(Client(), integration.webhook_token, BODY, **signed(BODY))
     assert response.status_code == 200
     assert WebhookDelivery.objects.filter(processed_at__isnull=True).count() == 1
+
+
+def test_a_body_over_the_upload_limit_is_413_and_nothing_is_stored(
+    integration: SendcloudIntegration, settings: object
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # type: ignore[attr-defined]
+    big = b'{"action": "parcel_status_changed", "pad": "' + b"x" * 2000 + b'"}'
+    response = post(Client(), integration.webhook_token, big, **signed(big))
+    assert response.status_code == 413
+    assert not WebhookDelivery.objects.exists()
