@@ -18,6 +18,7 @@ from rest_framework import serializers
 from sendcloud_integration.models import BatchStatus, OrderShipment, ShipmentState, StartedBy
 from sendcloud_integration.push.services import PushResult
 from sendcloud_integration.selectors.batches import BatchProgress
+from sendcloud_integration.tracking import statuses
 
 
 class QueuedOrderSerializer(serializers.Serializer):
@@ -195,6 +196,9 @@ class BatchOrderParcelSerializer(serializers.Serializer):
     number = serializers.IntegerField(min_value=1, help_text="1 for the order's first parcel.")
     tracking_number = serializers.CharField(allow_null=True)
     tracking_url = serializers.URLField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="Sendcloud's last word on the parcel (docs/tracking.md).")
+    status_kind = serializers.ChoiceField(choices=[k.value for k in statuses.Kind])
+    delivered_at = serializers.DateTimeField(allow_null=True)
 
 
 class BatchOrderSerializer(serializers.Serializer):
@@ -287,6 +291,9 @@ def batch_order_response(shipment: OrderShipment, *, label_url_base: str) -> dic
                 "number": parcel.position,
                 "tracking_number": _or_none(parcel.tracking_number),
                 "tracking_url": _or_none(parcel.tracking_url),
+                "status": _or_none(parcel.status_message or parcel.status_code),
+                "status_kind": statuses.kind_of(parcel.status_id, parcel.status_code).value,
+                "delivered_at": parcel.delivered_at.isoformat() if parcel.delivered_at else None,
             }
             for parcel in shipment.parcels.all()
         ],

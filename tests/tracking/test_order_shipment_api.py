@@ -89,3 +89,22 @@ def test_another_shops_order_is_404(integration: SendcloudIntegration, client_fo
 
 def test_without_a_token_it_is_401(api_client: APIClient) -> None:
     assert api_client.get(URL.format(id=1)).status_code == 401
+
+
+def test_the_batch_api_shows_each_parcels_status(
+    shop: Shop, integration: SendcloudIntegration, client_for: APIClient
+) -> None:
+    from sendcloud_integration.models import OrderShipment, PushBatch
+
+    shipment = labelled_shipment(integration)
+    batch = PushBatch.objects.create(shop=shop, started_by_kind="command", create_label=True)
+    OrderShipment.objects.filter(pk=shipment.pk).update(batch=batch, chunk_number=1)
+    deliver(integration, status_body("30000001", 80, "Unable to deliver", T0))
+    url = f"/api/services/webshop/v1/orders/sendcloud/shipments/batches/{batch.pk}"
+    (row,) = client_for.get(url).json()["orders"]["results"]
+    (parcel,) = row["parcels"]
+    assert (parcel["status"], parcel["status_kind"], parcel["delivered_at"]) == (
+        "Unable to deliver",
+        "exception",
+        None,
+    )
