@@ -59,3 +59,9 @@ def test_cancel_without_a_shop_is_a_usage_error(integration: SendcloudIntegratio
 
 def test_poll_reports_what_it_read(integration: SendcloudIntegration, sandbox: SandboxServer) -> None:
     assert run("--poll").startswith("Read 0 parcel(s) in 0 request(s)")
+
+
+def test_an_unknown_shop_is_a_usage_error(integration: SendcloudIntegration) -> None:
+    with pytest.raises(CommandError) as raised:
+        run("--shop", "nope", "--webhook", "status")
+    assert raised.value.returncode == 2

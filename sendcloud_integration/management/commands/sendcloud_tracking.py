@@ -14,7 +14,7 @@ from django.core.management.base import CommandError, CommandParser
 from sendcloud_integration.models import SendcloudIntegration
 from sendcloud_integration.tracking import cancel, polling, setup
 from webshop.management.base import OperatorCommand, input_error
-from webshop.services import get_shop_by_slug
+from webshop.services import ServiceError, get_shop_by_slug
 
 
 class Command(OperatorCommand):
@@ -50,7 +50,10 @@ class Command(OperatorCommand):
             return
         if not options["shop"]:
             raise input_error("--shop is required with --webhook and --cancel")
-        shop = get_shop_by_slug(slug=options["shop"])
+        try:
+            shop = get_shop_by_slug(slug=options["shop"])
+        except ServiceError as exc:
+            raise input_error(str(exc)) from exc
         if options["webhook"]:
             integration = SendcloudIntegration.objects.filter(shop=shop).first()
             if integration is None:
