@@ -9,6 +9,7 @@ second time.
 from __future__ import annotations
 
 import enum
+import secrets
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +43,11 @@ def integration_problem(integration: SendcloudIntegration | None) -> Integration
     if not integration.has_credentials:
         return IntegrationProblem.NO_CREDENTIALS
     return None
+
+
+def new_webhook_token() -> str:
+    """The random part of an integration's webhook URL: unguessable, and it names no shop."""
+    return secrets.token_urlsafe(24)
 
 
 class SendcloudIntegration(models.Model):
@@ -81,6 +87,15 @@ class SendcloudIntegration(models.Model):
         max_length=32, blank=True, help_text="The shop's EORI number (needed for commercial exports)."
     )
     sender_vat_number = models.CharField(max_length=32, blank=True, help_text="The shop's VAT number.")
+    #: The webhook receiver's URL is ``/webhooks/sendcloud/<webhook_token>`` (see ``tracking/webhooks.py``).
+    webhook_token = models.CharField(max_length=64, unique=True, default=new_webhook_token, editable=False)
+    #: Sendcloud signs webhooks with the integration's secret key, or with a separate "Webhook Signature
+    #: Key" for some integration types: set it here only then (encrypted at rest, write-only).
+    webhook_signature_key = EncryptedTextField(max_length=200, blank=True)
+    #: What Sendcloud last confirmed for the integration's webhook (``PATCH /v3/integrations/{id}``).
+    webhook_active = models.BooleanField(default=False)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_configured_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -167,6 +182,8 @@ class ShipmentState(models.TextChoices):
     LABELLING = "labelling", "Labelling"
     LABELLED = "labelled", "Labelled"
     FAILED = "failed", "Failed"
+    CANCEL_REQUESTED = "cancel_requested", "Cancellation requested"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Phase(models.TextChoices):
@@ -181,15 +198,30 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ShipmentState.PUSHED: frozenset({ShipmentState.LABEL_QUEUED, ShipmentState.QUEUED, ShipmentState.FAILED}),
     ShipmentState.LABEL_QUEUED: frozenset({ShipmentState.LABELLING, ShipmentState.FAILED}),
     ShipmentState.LABELLING: frozenset({ShipmentState.LABELLED, ShipmentState.FAILED, ShipmentState.LABEL_QUEUED}),
-    ShipmentState.LABELLED: frozenset(),
+    ShipmentState.LABELLED: frozenset({ShipmentState.CANCEL_REQUESTED, ShipmentState.CANCELLED}),
     ShipmentState.FAILED: frozenset({ShipmentState.QUEUED}),
+    # Cancelling a label (tracking/cancel.py): Sendcloud cancels at once, queues the cancellation (confirmed
+    # later by the parcel's status), or the parcel moves on and the label stays (back to LABELLED).
+    ShipmentState.CANCEL_REQUESTED: frozenset({ShipmentState.CANCELLED, ShipmentState.LABELLED}),
+    # Only a staff or API re-push with create_label leaves CANCELLED (classified as a retry).
+    ShipmentState.CANCELLED: frozenset({ShipmentState.QUEUED}),
 }
 
 #: States in which a shipment belongs to a running batch.
 IN_FLIGHT_STATES = frozenset(
     {ShipmentState.QUEUED, ShipmentState.PUSHING, ShipmentState.LABEL_QUEUED, ShipmentState.LABELLING}
 )
-TERMINAL_STATES = frozenset({ShipmentState.PUSHED, ShipmentState.LABELLED, ShipmentState.FAILED})
+TERMINAL_STATES = frozenset(
+    {
+        ShipmentState.PUSHED,
+        ShipmentState.LABELLED,
+        ShipmentState.FAILED,
+        ShipmentState.CANCEL_REQUESTED,
+        ShipmentState.CANCELLED,
+    }
+)
+#: States in which a label exists (or existed) and may be asked to be cancelled.
+CANCELLABLE_STATES = frozenset({ShipmentState.LABELLED, ShipmentState.CANCEL_REQUESTED})
 
 
 class IllegalTransition(ValueError):
@@ -330,6 +362,13 @@ class OrderShipment(models.Model):
     pushed_at = models.DateTimeField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    #: Sendcloud's own words about the last cancellation (accepted, queued or refused), shown as they are.
+    cancel_message = models.TextField(blank=True)
+    #: The shipment's link in Sendcloud's return portal, once read (``GET /v3/shipments/{id}/return-portal-url``).
+    return_portal_url = models.URLField(max_length=500, blank=True)
+    return_portal_checked_at = models.DateTimeField(null=True, blank=True)
     state_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -360,10 +399,25 @@ class ShipmentParcel(models.Model):
     tracking_url = models.URLField(max_length=500, blank=True)
     label_file = models.FileField(upload_to="labels/%Y/%m/", blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # -- tracking (tracking/events.py is the one writer): Sendcloud's current status of the parcel --------
+    #: Sendcloud's status id (webhooks: 1000 ready to send, 11 delivered, …); None when only a code is known.
+    status_id = models.IntegerField(null=True, blank=True)
+    #: The v3 status code (``READY_TO_SEND``, ``DELIVERED``, …) when known.
+    status_code = models.CharField(max_length=64, blank=True)
+    status_message = models.CharField(max_length=300, blank=True)
+    #: When the applied status happened (Sendcloud's timestamp): an older event is recorded, never applied.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    exception_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last time the carrier reported a problem."
+    )
+    #: When the polling fallback reads this parcel next (None: delivered, cancelled, or never to be polled).
+    next_poll_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("shipment", "position")
         constraints = [models.UniqueConstraint(fields=("shipment", "position"), name="parcel_position_unique")]
+        indexes = [models.Index(fields=("sendcloud_parcel_id",)), models.Index(fields=("next_poll_at",))]
 
     def __str__(self) -> str:
         return f"Parcel {self.position} ({self.sendcloud_parcel_id}) of shipment {self.shipment_id}"
@@ -493,3 +547,79 @@ class BatchDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant} labels of batch {self.batch_id} by {self.sort} ({self.status})"
+
+
+# --- tracking: webhook deliveries and parcel events (sendcloud_integration/tracking/) -------------------------
+
+
+class WebhookDelivery(models.Model):
+    """One webhook request whose signature was valid, stored as received before it is answered.
+
+    The row is the durable copy of the event: the receiver commits it, answers 200 and hands its id to a
+    worker. A delivery whose message was lost (a broker outage, a worker killed) is picked up again by
+    the sweep of ``tracking/webhooks.py`` while ``processed_at`` is empty.
+    """
+
+    integration = models.ForeignKey(SendcloudIntegration, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    body = models.BinaryField(help_text="The raw request body, byte for byte, as signed by Sendcloud.")
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    #: When its message was last handed to the broker; None when the broker did not take it, or when it
+    #: waits for its parcel: the tracking sweep sends those (and any whose message is long overdue) again.
+    queued_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    #: What applying it did, in words (applied, duplicate, older than the current status, unknown parcel, …).
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=("received_at",), name="webhook_delivery_pending", condition=models.Q(processed_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook delivery {self.pk} for integration {self.integration_id}"
+
+
+class EventSource(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    POLL = "poll", "Polling"
+    CANCEL = "cancel", "Cancel request"
+
+
+class ParcelEvent(models.Model):
+    """One thing Sendcloud said about a parcel (a status, a return), once: the parcel's history.
+
+    ``dedup_key`` identifies the event itself (parcel, kind, Sendcloud's timestamp, status), so a webhook
+    delivered twice, or a poll that reads what a webhook already said, adds no second row.
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="parcel_events")
+    shipment = models.ForeignKey(
+        OrderShipment, null=True, blank=True, on_delete=models.SET_NULL, related_name="parcel_events"
+    )
+    delivery = models.ForeignKey(WebhookDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=8, choices=EventSource.choices)
+    action = models.CharField(max_length=64, help_text="Sendcloud's action: parcel_status_changed, return_created.")
+    sendcloud_parcel_id = models.CharField(max_length=64, blank=True)
+    status_id = models.IntegerField(null=True, blank=True)
+    status_code = models.CharField(max_length=64, blank=True)
+    status_message = models.CharField(max_length=300, blank=True)
+    timestamp = models.FloatField(help_text="Sendcloud's timestamp of the event, as sent.")
+    occurred_at = models.DateTimeField()
+    #: Whether it moved the parcel's current status (False: older than the status already applied).
+    applied = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True, help_text="Details worth keeping (a return's id and reason).")
+    dedup_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("occurred_at", "id")
+        constraints = [models.UniqueConstraint(fields=("shop", "dedup_key"), name="parcel_event_once")]
+        indexes = [models.Index(fields=("shipment", "occurred_at"))]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.status_message or self.status_code} for parcel {self.sendcloud_parcel_id}"

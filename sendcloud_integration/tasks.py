@@ -20,6 +20,7 @@ from sendcloud_integration.pipeline import batches, process, release
 from sendcloud_integration.pipeline import sweep as sweeping
 from sendcloud_integration.printing import builder as document_builder
 from sendcloud_integration.printing import documents as batch_documents
+from sendcloud_integration.tracking import polling, webhooks
 from wemasy.logging import log_context
 
 logger = logging.getLogger(__name__)
@@ -78,3 +79,17 @@ def sweep() -> dict[str, int]:
 def build_batch_document(document_id: int) -> dict[str, object]:
     """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``)."""
     return document_builder.build_document(document_id=document_id).as_dict()
+
+
+@shared_task(**TASK_OPTIONS)
+def apply_webhook_delivery(delivery_id: int) -> str:
+    """Apply one stored Sendcloud webhook delivery (once; a second run finds it processed)."""
+    return webhooks.process_delivery(delivery_id)
+
+
+@shared_task(**TASK_OPTIONS)
+def tracking_sweep() -> dict[str, int]:
+    """Periodic (beat): re-send stored deliveries not applied yet; poll parcels of integrations without webhooks."""
+    resent = webhooks.resend_stale()
+    report = polling.poll_parcels()
+    return {"resent": resent, "polled": report.parcels_read, "applied": report.statuses_applied}

@@ -48,6 +48,14 @@ class AccountRegistry:
         with self._lock:
             return list(self._accounts.values())
 
+    def secret_for_integration(self, integration_id: int) -> str | None:
+        """The secret key webhooks of an integration are signed with (its account's), or None."""
+        with self._lock:
+            for account in self._accounts.values():
+                if integration_id in account.integration_ids:
+                    return account.secret_key
+        return None
+
     def authenticate(self, authorization: str | None) -> Account:
         """The account named by an ``Authorization: Basic`` header, or a 401 ApiError."""
         if not authorization:

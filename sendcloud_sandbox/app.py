@@ -40,6 +40,7 @@ from sendcloud_sandbox.requestlog import LogEntry, RequestLog
 from sendcloud_sandbox.routes import HandlerContext, Route, Router
 from sendcloud_sandbox.state import SandboxState
 from sendcloud_sandbox.web import Delivery, Outcome, Request, Response, error_response, json_response
+from sendcloud_sandbox.webhooks import WebhookDeliverer
 
 API_PREFIX = "/api/v3"
 ADMIN_PREFIX = "/_sandbox"
@@ -102,6 +103,7 @@ class SandboxApp:
         self.stopping = threading.Event()
         self.router = Router(API_ROUTES)
         self.clock = time.time
+        self.webhooks = WebhookDeliverer(self)
 
     # ----- configuration ------------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class SandboxApp:
         self.log.clear()
         self.limiter.reset()
         self.faults.reset_counters()
+        self.webhooks.reset()
         if clear_faults:
             self.update_config({"faults": {}, "fault_rate": 0.0})
         if reset_accounts:
@@ -172,6 +175,7 @@ class SandboxApp:
         """State plus request counters: what ``GET /_sandbox/state`` returns."""
         result = self.state.snapshot(now=self.clock(), include_items=include_items)
         result["requests"] = self.log.counters()
+        result["webhooks"] = self.webhooks.counters()
         return result
 
     def request_log(self, limit: int | None = None) -> list[dict[str, Any]]:

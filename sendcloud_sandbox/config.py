@@ -118,8 +118,20 @@ _NON_NEGATIVE_FLOATS = (
     "timeout_seconds",
     "slow_seconds",
     "not_visible_seconds",
+    "cancel_confirm_seconds",
+    "cancel_window_seconds",
+    "webhook_max_delay_seconds",
+    "webhook_retry_seconds",
 )
-_POSITIVE_INTS = ("unsafe_per_minute", "unsafe_per_second", "safe_per_minute", "max_logged_requests")
+_RATES = ("webhook_duplicate_rate", "webhook_bad_signature_rate")
+_POSITIVE_INTS = (
+    "unsafe_per_minute",
+    "unsafe_per_second",
+    "safe_per_minute",
+    "max_logged_requests",
+    "webhook_max_attempts",
+    "webhook_concurrency",
+)
 
 
 @dataclass
@@ -149,6 +161,25 @@ class SandboxConfig:
     default_shipping_option_code: str = "postnl:standard"
     max_logged_requests: int = 50_000
     record_bodies: bool = False
+    # -- after the label (tracking.py, webhooks.py) --------------------------------------------------
+    #: ``[seconds after READY_TO_SEND, status id]`` pairs each new label's parcels go through; [] stays ready.
+    tracking_progression: list[list[float]] = field(default_factory=list)
+    #: 0: a cancellation is done at once (200); more: queued (202) and confirmed after this many seconds.
+    cancel_confirm_seconds: float = 0.0
+    #: A label older than this cannot be cancelled (409); Sendcloud's is 42 days.
+    cancel_window_seconds: float = 42 * 86400.0
+    #: Whether shipments have a return portal link (else its endpoint answers 404 like Sendcloud's).
+    return_portal_enabled: bool = True
+    #: Webhook delivery: a copy sent twice, the order of due events shuffled, a random delay of up to N
+    #: seconds per delivery (which reorders them too), a forged copy with a wrong signature sent first.
+    webhook_duplicate_rate: float = 0.0
+    webhook_reorder: bool = False
+    webhook_max_delay_seconds: float = 0.0
+    webhook_bad_signature_rate: float = 0.0
+    #: Retries of a delivery that did not get a 2xx (Sendcloud: 10, from 5 minutes): fast here.
+    webhook_max_attempts: int = 10
+    webhook_retry_seconds: float = 0.5
+    webhook_concurrency: int = 8
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SandboxConfig:
@@ -212,12 +243,19 @@ def _parse_value(key: str, value: Any) -> Any:
         if value <= 0:
             raise ConfigError("rate_limit_scale must be > 0")
         return float(value)
+    if key in _RATES:
+        _check_type(key, value, (int, float))
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{key} must be between 0 and 1")
+        return float(value)
+    if key == "tracking_progression":
+        return _progression(value)
     if key == "fault_rate":
         _check_type(key, value, (int, float))
         if not 0 <= value <= 1:
             raise ConfigError("fault_rate must be between 0 and 1")
         return float(value)
-    if key in ("rate_limits_enabled", "record_bodies"):
+    if key in ("rate_limits_enabled", "record_bodies", "return_portal_enabled", "webhook_reorder"):
         _check_type(key, value, bool)
         return value
     if key == "seed":
@@ -233,3 +271,25 @@ def _parse_value(key: str, value: Any) -> Any:
         _check_type(key, value, str)
         return value
     raise ConfigError(f"unknown config key: {key}")
+
+
+def _progression(value: Any) -> list[list[float]]:
+    """``[[seconds, status id], …]`` with increasing seconds and status ids the sandbox knows."""
+    from sendcloud_sandbox.tracking import BY_ID
+
+    _check_type("tracking_progression", value, list)
+    result: list[list[float]] = []
+    last = -1.0
+    for step in value:
+        if not isinstance(step, list | tuple) or len(step) != 2:
+            raise ConfigError("tracking_progression entries must be [seconds, status id] pairs")
+        seconds, status_id = step
+        _check_type("tracking_progression seconds", seconds, (int, float))
+        _check_type("tracking_progression status id", status_id, int)
+        if seconds <= last:
+            raise ConfigError("tracking_progression seconds must increase")
+        if status_id not in BY_ID:
+            raise ConfigError(f"tracking_progression: unknown status id {status_id}")
+        last = float(seconds)
+        result.append([float(seconds), status_id])
+    return result

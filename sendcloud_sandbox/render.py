@@ -16,8 +16,6 @@ from urllib.parse import urlencode
 from sendcloud_sandbox.jsonapi import JsonDict
 from sendcloud_sandbox.state import (
     ANNOUNCEMENT_FAILED,
-    READY_TO_SEND,
-    STATUS_MESSAGES,
     StoredOrder,
     StoredShipment,
 )
@@ -103,14 +101,14 @@ def _documents(shipment: StoredShipment, parcel_id: int, base_url: str) -> list[
 def render_shipment(shipment: StoredShipment, *, now: float, base_url: str) -> JsonDict:
     """A shipment as ``GET /shipments/{id}`` returns it, with parcel statuses as of ``now``."""
     status = shipment.status(now)
-    ready = status == READY_TO_SEND
+    ready = shipment.has_label(now)
     finished = status != "ANNOUNCING"
     parcels = []
     for parcel in shipment.parcels:
         parcels.append(
             {
                 "id": parcel.id,
-                "status": {"code": status, "message": STATUS_MESSAGES[status]},
+                "status": {"code": status, "message": shipment.status_message(now)},
                 "documents": _documents(shipment, parcel.id, base_url) if ready else [],
                 "tracking_number": parcel.tracking_number if ready else "",
                 "tracking_url": _tracking_url(shipment, parcel.tracking_number) if ready else None,
@@ -150,8 +148,8 @@ def render_shipment(shipment: StoredShipment, *, now: float, base_url: str) -> J
     }
 
 
-def render_integration(integration_id: int) -> JsonDict:
-    """An API integration as ``GET /integrations`` lists it."""
+def render_integration(integration_id: int, webhook: tuple[bool, str | None] = (False, None)) -> JsonDict:
+    """An API integration as ``GET /integrations`` lists it; ``webhook`` is (webhook_active, webhook_url)."""
     return {
         "id": integration_id,
         "shop_name": f"Sandbox integration {integration_id}",
@@ -163,7 +161,7 @@ def render_integration(integration_id: int) -> JsonDict:
         "updated_at": INTEGRATION_CREATED_AT,
         "service_point_enabled": False,
         "service_point_carriers": [],
-        "webhook_active": False,
-        "webhook_url": None,
+        "webhook_active": webhook[0],
+        "webhook_url": webhook[1],
         "feedback_type": None,
     }

@@ -162,6 +162,7 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         """Serve in a daemon thread and return at once."""
+        self.app.webhooks.start()
         if self._thread is None:
             self._serving = True
             self._thread = threading.Thread(
@@ -173,11 +174,13 @@ class SandboxServer:
     def serve_forever(self) -> None:
         """Serve in the calling thread until :meth:`stop` (or Ctrl-C in the CLI)."""
         self._serving = True
+        self.app.webhooks.start()
         self._httpd.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
         """Stop serving, wake sleeping fault threads and close the socket."""
         self.app.stopping.set()
+        self.app.webhooks.stop()
         if self._serving:  # shutdown() would wait forever for a loop that never started
             self._httpd.shutdown()
             self._serving = False

@@ -21,6 +21,7 @@ from typing import Any
 
 from sendcloud_sandbox.jsonapi import ApiError, JsonDict, error_object
 from sendcloud_sandbox.parcels import ParcelContents
+from sendcloud_sandbox.tracking import Step, status_at, timeline
 
 ANNOUNCING = "ANNOUNCING"
 READY_TO_SEND = "READY_TO_SEND"
@@ -85,17 +86,30 @@ class StoredShipment:
     customs_declaration: bool = False
     #: The order's ``customs_details`` and items as they were when the label was made (for the declaration).
     customs: JsonDict | None = None
+    #: ``tracking_progression`` as it was when the label was made: (seconds after ready, status id) pairs.
+    progression: tuple[tuple[float, int], ...] = ()
+    cancel_requested_at: float | None = None
+    #: When the cancellation takes effect (None: not cancelled; later than the request: queued).
+    cancelled_at: float | None = None
+    #: Steps of the timeline already handed to the webhook deliverer.
+    webhooks_emitted: int = 0
 
     def status(self, now: float) -> str:
-        """ANNOUNCING until the label delay has passed, then READY_TO_SEND or ANNOUNCEMENT_FAILED."""
-        if now < self.ready_at:
-            return ANNOUNCING
-        return ANNOUNCEMENT_FAILED if self.failure_message is not None else READY_TO_SEND
+        """ANNOUNCING until the label delay has passed, then READY_TO_SEND or ANNOUNCEMENT_FAILED, then
+        the tracking progression or a cancellation (``tracking.py``)."""
+        return status_at(self, now).code
+
+    def status_message(self, now: float) -> str:
+        return status_at(self, now).message
+
+    def has_label(self, now: float) -> bool:
+        """Whether the label exists at ``now`` (announced, whatever happened to the parcel since)."""
+        return self.status(now) not in (ANNOUNCING, ANNOUNCEMENT_FAILED)
 
     @property
     def is_label(self) -> bool:
-        """Whether this shipment yields (or will yield) a paid-for label, i.e. did not fail."""
-        return self.failure_message is None
+        """Whether this shipment yields (or will yield) a paid-for label: it did not fail and was not cancelled."""
+        return self.failure_message is None and self.cancel_requested_at is None
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,7 @@ class NewShipment:
     failure_message: str | None
     customs_declaration: bool = False
     customs: JsonDict | None = None
+    progression: tuple[tuple[float, int], ...] = ()
 
 
 @dataclass
@@ -138,6 +153,14 @@ class _Indexes:
 def _tracking_number(parcel_id: int) -> str:
     """A unique, deterministic, carrier-looking tracking number."""
     return f"3SBOX{parcel_id:010d}"
+
+
+class CancelRefused(Exception):
+    """Sendcloud's 409 for a cancellation: ``detail`` is its message."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class SandboxState:
@@ -160,10 +183,13 @@ class SandboxState:
             if self._service_points_since is None:
                 self._service_points_since = now
             return now - self._service_points_since
+        #: Per integration: (webhook_active, webhook_url), as set with ``PATCH /integrations/{id}``.
+        self._webhooks: dict[int, tuple[bool, str | None]] = {}
 
     def clear(self) -> None:
         """Forget every order and shipment; ids keep counting so stale ids never resolve again."""
         with self._lock:
+            self._webhooks.clear()
             self._orders.clear()
             self._shipments.clear()
             self._index = _Indexes()
@@ -358,6 +384,7 @@ class SandboxState:
                 failure_message=new.failure_message,
                 customs_declaration=new.customs_declaration,
                 customs=new.customs,
+                progression=new.progression,
             )
             self._shipments[shipment_id] = shipment
             self._index.shipments_by_number.setdefault(order.order_number.lower(), []).append(shipment_id)
@@ -430,6 +457,71 @@ class SandboxState:
         result.sort(key=lambda shipment: int(shipment.id), reverse=True)
         return result
 
+    # ----- integrations' webhooks ---------------------------------------------------------
+
+    def webhook(self, integration_id: int) -> tuple[bool, str | None]:
+        """(webhook_active, webhook_url) of an integration; off and without a URL until set."""
+        with self._lock:
+            return self._webhooks.get(integration_id, (False, None))
+
+    def set_webhook(self, integration_id: int, *, active: bool | None, url: str | None) -> None:
+        """Change what is given; a 400 ApiError when it would be on without a URL (the spec's rule)."""
+        with self._lock:
+            old_active, old_url = self._webhooks.get(integration_id, (False, None))
+            new_active = old_active if active is None else active
+            new_url = old_url if url is None else url
+            if new_active and not new_url:
+                raise ApiError.single(
+                    400, "invalid", "Webhook URL required when enable webhook is set to true", title="Invalid"
+                )
+            self._webhooks[integration_id] = (new_active, new_url)
+
+    def active_webhooks(self) -> dict[int, str]:
+        """Integration id → URL for the integrations whose webhook is on."""
+        with self._lock:
+            return {i: url for i, (active, url) in self._webhooks.items() if active and url}
+
+    def cancel_shipment(
+        self, shipment: StoredShipment, *, now: float, window_seconds: float, confirm_seconds: float
+    ) -> bool:
+        """Cancel by Sendcloud's rules; True when done at once (200), False when queued (202).
+
+        Refused (409) when already cancelled or being cancelled, once delivered, once the parcel is on its way
+        (the carrier has it), or past the cancellation window after the label was made.
+        """
+        with self._lock:
+            status = shipment.status(now)
+            if shipment.cancel_requested_at is not None:
+                raise CancelRefused("This shipment is already being cancelled.")
+            if status == ANNOUNCEMENT_FAILED:
+                raise CancelRefused("This shipment has no label to cancel.")
+            if status == "DELIVERED":
+                raise CancelRefused("This shipment has been delivered and can no longer be cancelled.")
+            if now - shipment.ready_at > window_seconds:
+                raise CancelRefused("The cancellation period for this shipment has expired.")
+            if status not in (ANNOUNCING, READY_TO_SEND):
+                raise CancelRefused("The carrier does not accept the cancellation of a parcel that is on its way.")
+            shipment.cancel_requested_at = now
+            shipment.cancelled_at = now + confirm_seconds
+            return confirm_seconds <= 0
+
+    def take_webhook_steps(
+        self, *, now: float, integration_ids: Collection[int]
+    ) -> list[tuple[StoredShipment, list[Step]]]:
+        """The timeline steps that happened since the last call, per shipment of the given integrations."""
+        taken: list[tuple[StoredShipment, list[Step]]] = []
+        with self._lock:
+            for shipment in self._shipments.values():
+                if shipment.integration_id not in integration_ids:
+                    continue
+                steps = [step for step in timeline(shipment) if step.at <= now]
+                # The first step (ANNOUNCING, when the shipment was made) is not a change: never sent.
+                fresh = steps[max(shipment.webhooks_emitted, 1) :]
+                if fresh:
+                    shipment.webhooks_emitted = len(steps)
+                    taken.append((shipment, fresh))
+        return taken
+
     # ----- inspection ---------------------------------------------------------------------
 
     def snapshot(self, *, now: float, include_items: bool = True) -> JsonDict:
@@ -441,17 +533,21 @@ class SandboxState:
         labels: Counter[str] = Counter()
         attempts: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
+        cancelled: Counter[str] = Counter()
         for shipment in shipments:
             attempts[shipment.order_id] += 1
             statuses[shipment.status(now)] += 1
             if shipment.is_label:
                 labels[shipment.order_id] += 1
+            elif shipment.cancel_requested_at is not None:
+                cancelled[shipment.order_id] += 1
         duplicates = sorted(order_id for order_id, count in labels.items() if count > 1)
         result: JsonDict = {
             "orders": {"count": len(orders), "upserts": sum(o.times_upserted for o in orders)},
             "shipments": {"count": len(shipments), "by_status": dict(statuses)},
             "labels_per_order": dict(labels),
             "shipments_per_order": dict(attempts),
+            "cancelled_labels_per_order": dict(cancelled),
             "duplicate_labels": len(duplicates),
             "orders_with_duplicate_labels": duplicates,
             "in_flight_orders": in_flight,
@@ -489,7 +585,7 @@ def _shipment_summary(shipment: StoredShipment, now: float) -> dict[str, Any]:
         "integration_id": shipment.integration_id,
         "status": status,
         "parcels": [
-            {"id": parcel.id, "tracking_number": parcel.tracking_number if status == READY_TO_SEND else ""}
+            {"id": parcel.id, "tracking_number": parcel.tracking_number if shipment.has_label(now) else ""}
             for parcel in shipment.parcels
         ],
     }

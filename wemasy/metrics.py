@@ -95,11 +95,12 @@ BUDGET_SLEEP = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, float("inf")),
 )
 
-# --- Webhooks (recorded by the webhook deliveries once they exist) ------------------------------------
+# --- Webhooks: Sendcloud's deliveries to the receiver (``tracking/webhooks.py`` ``receive``) ----------------
 
 WEBHOOK_DELIVERIES = Counter(
     "wemasy_webhook_deliveries",
-    "Webhook deliveries to shops, by outcome.",
+    "Sendcloud webhook deliveries received, by outcome: accepted (stored and handed to a worker), "
+    "stored_for_the_sweep (stored; the broker did not take the message), bad_signature, unknown_webhook.",
     ["outcome"],
 )
 

@@ -244,6 +244,21 @@ SENDCLOUD_DOCUMENT_STALLED_SECONDS: float = env.float("SENDCLOUD_DOCUMENT_STALLE
 # The shipping-method catalogue (sendcloud_integration/shipping/): read again from Sendcloud when older than
 # this, one POST /v3/shipping-options per destination country below, from SENDCLOUD_SHIPPING_FROM_COUNTRY.
 SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS: int = env.int("SENDCLOUD_SHIPPING_METHODS_MAX_AGE_SECONDS", default=86400)
+
+# --- Tracking (webhooks, polling, cancelling: sendcloud_integration/tracking/) ------------------------
+#: The address Sendcloud reaches this service at, for the webhook URL it is given (no trailing slash).
+SENDCLOUD_PUBLIC_URL: str = env("SENDCLOUD_PUBLIC_URL", default="").rstrip("/")
+#: How often beat re-sends stored deliveries not applied yet, and polls parcels of integrations without webhooks.
+SENDCLOUD_TRACKING_SWEEP_SECONDS: float = env.float("SENDCLOUD_TRACKING_SWEEP_SECONDS", default=60.0)
+#: A stored delivery whose message was sent this long ago and is still not applied is sent again (lost message).
+SENDCLOUD_WEBHOOK_RETRY_SECONDS: float = env.float("SENDCLOUD_WEBHOOK_RETRY_SECONDS", default=900.0)
+#: Tries to apply a delivery whose parcel is not known (yet) before it is recorded as unknown.
+SENDCLOUD_WEBHOOK_MAX_ATTEMPTS: int = env.int("SENDCLOUD_WEBHOOK_MAX_ATTEMPTS", default=10)
+#: Polling fallback: a parcel is read again after a quarter of its age, within these bounds.
+SENDCLOUD_TRACKING_POLL_MIN_SECONDS: float = env.float("SENDCLOUD_TRACKING_POLL_MIN_SECONDS", default=1800.0)
+SENDCLOUD_TRACKING_POLL_MAX_SECONDS: float = env.float("SENDCLOUD_TRACKING_POLL_MAX_SECONDS", default=86400.0)
+#: Parcels polled per sweep at most (100 per GET): keeps the fallback well inside the GET budget.
+SENDCLOUD_TRACKING_POLL_BATCH: int = env.int("SENDCLOUD_TRACKING_POLL_BATCH", default=500)
 SENDCLOUD_SHIPPING_FROM_COUNTRY: str = env.str("SENDCLOUD_SHIPPING_FROM_COUNTRY", default="NL").upper()
 # The service-point search (sendcloud_integration/shipping/service_points.py): answers are cached per query
 # for this long (points change over days; a checkout asks the same question many times a minute).
@@ -284,6 +299,10 @@ CELERY_BEAT_SCHEDULE = {
     "sendcloud-sweep": {
         "task": "sendcloud_integration.tasks.sweep",
         "schedule": SENDCLOUD_SWEEP_INTERVAL_SECONDS,
+    },
+    "sendcloud-tracking-sweep": {
+        "task": "sendcloud_integration.tasks.tracking_sweep",
+        "schedule": SENDCLOUD_TRACKING_SWEEP_SECONDS,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -16,6 +16,7 @@ urlpatterns = [
     # The split view serves Swagger UI's set-up script as a file of its own: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/services/webshop/v1/", include("sendcloud_integration.api.urls")),
+    path("webhooks/sendcloud/", include("sendcloud_integration.api.webhook_urls")),
 ]
 
 handler404 = "wemasy.api.errors.not_found"

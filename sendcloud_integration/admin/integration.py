@@ -6,10 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
+from sendcloud_integration.admin import tracking
 from sendcloud_integration.admin import views as admin_views
 from sendcloud_integration.admin.display import (
     badge,
@@ -19,6 +21,8 @@ from sendcloud_integration.integration.services import configure_sendcloud
 from sendcloud_integration.models import (
     SendcloudIntegration,
 )
+from sendcloud_integration.tracking import setup as tracking_setup
+from wemasy.errors import ApplicationError
 
 # --- the integration ------------------------------------------------------------------------------------------
 
@@ -82,8 +86,10 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
         "is_active",
         "connection",
         "connection_checked_at",
+        "webhook",
     )
     list_select_related = ("shop",)
+    actions = ("turn_webhook_on", "turn_webhook_off", "read_webhook")
     list_filter = ("is_active", "is_connected")
     search_fields = ("shop__slug", "shop__name")
     readonly_fields = ("is_connected", "connection_error", "connection_checked_at", "created_at", "updated_at")
@@ -105,6 +111,7 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
         ),
         ("Customs defaults (orders leaving the EU customs and VAT area)", {"fields": CUSTOMS_DEFAULTS}),
         ("Connection", {"fields": readonly_fields}),
+        ("Webhook", {"fields": ("webhook", "webhook_url", "webhook_configured_at", "receiver_url")}),
         ("Shipping methods", {"fields": ("shipping_methods",)}),
     )
 
@@ -113,7 +120,8 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
         return shipping_methods_table(integration)
 
     def get_readonly_fields(self, request: HttpRequest, obj: SendcloudIntegration | None = None) -> tuple[str, ...]:
-        fields = (*super().get_readonly_fields(request, obj), "shipping_methods")
+        webhook = ("webhook", "webhook_url", "webhook_configured_at", "receiver_url")
+        fields = (*super().get_readonly_fields(request, obj), "shipping_methods", *webhook)
         if obj is not None and not self.has_change_permission(request, obj):
             fields = (*fields, "secret")
         return ("shop", *fields) if obj is not None else fields  # the integration belongs to its shop for good
@@ -131,6 +139,29 @@ class SendcloudIntegrationAdmin(admin.ModelAdmin):
             (name, {**options, "fields": tuple("secret" if f == "secret_key" else f for f in options["fields"])})
             for name, options in fieldsets
         ]
+
+    @admin.display(description="webhook")
+    def webhook(self, integration: SendcloudIntegration) -> str:
+        return tracking.webhook_badge(integration)
+
+    @admin.display(description="receiver URL (given to Sendcloud)")
+    def receiver_url(self, integration: SendcloudIntegration) -> str:
+        try:
+            return tracking_setup.receiver_url(integration)
+        except ApplicationError as exc:
+            return exc.message
+
+    @admin.action(description="Turn the webhook on in Sendcloud (status updates pushed here)")
+    def turn_webhook_on(self, request: HttpRequest, queryset: QuerySet[SendcloudIntegration]) -> None:
+        tracking.set_webhook_action(self, request, queryset, active=True)
+
+    @admin.action(description="Turn the webhook off in Sendcloud (statuses are polled instead)")
+    def turn_webhook_off(self, request: HttpRequest, queryset: QuerySet[SendcloudIntegration]) -> None:
+        tracking.set_webhook_action(self, request, queryset, active=False)
+
+    @admin.action(description="Read the webhook settings from Sendcloud")
+    def read_webhook(self, request: HttpRequest, queryset: QuerySet[SendcloudIntegration]) -> None:
+        tracking.set_webhook_action(self, request, queryset, active=None)
 
     @admin.display(description="secret key")
     def secret(self, integration: SendcloudIntegration) -> str:

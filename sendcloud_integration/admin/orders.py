@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from sendcloud_integration.admin import repush
+from sendcloud_integration.admin import repush, tracking
 from sendcloud_integration.admin.display import (
     ERROR_EXCERPT,
     STATE_TONES,
@@ -150,6 +150,7 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ("shop", "shipment")
     list_filter = (
         ShipmentStateFilter,
+        tracking.ParcelStatusFilter,
         FailedPhaseFilter,
         "shop",
         BatchFilter,
@@ -158,7 +159,7 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("order_number", "customer_name", "customer_email", "customer_company")
     search_help_text = "Order number, customer name, e-mail or company."
     list_per_page = 100
-    actions = ("repush_orders", "repush_orders_with_labels")
+    actions = ("repush_orders", "repush_orders_with_labels", "cancel_labels")
     inlines = (ShippingAddressInline, OrderLineInline)
     readonly_fields = (
         "shop",
@@ -169,11 +170,13 @@ class OrderAdmin(admin.ModelAdmin):
         "service_point",
         "customs",
         "shipment_overview",
+        "tracking_overview",
         "sendcloud_call_log",
     )
     fieldsets = (
         (None, {"fields": ("shop", "order_number", "type", "status", "payment_status", "currency")}),
         ("Sendcloud", {"fields": ("shipping_overview", "service_point", "shipment_overview", "sendcloud_call_log")}),
+        ("Tracking", {"fields": ("tracking_overview",)}),
         (
             "Customs",
             {
@@ -384,3 +387,13 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Re-push to Sendcloud and create labels", permissions=["repush"])
     def repush_orders_with_labels(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
         return repush.repush_action(self, request, queryset, create_label=True)
+
+    # -- after the label
+
+    @admin.action(description="Cancel labels in Sendcloud", permissions=["repush"])
+    def cancel_labels(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
+        return tracking.cancel_action(self, request, queryset)
+
+    @admin.display(description="parcels")
+    def tracking_overview(self, order: Order) -> str:
+        return tracking.tracking_overview(order)

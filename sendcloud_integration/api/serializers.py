@@ -19,6 +19,7 @@ from sendcloud_integration.models import BatchStatus, OrderShipment, SendcloudIn
 from sendcloud_integration.push.services import PushResult
 from sendcloud_integration.selectors.batches import BatchProgress
 from sendcloud_integration.sendcloud.shipping_data import customs, service_point
+from sendcloud_integration.tracking import statuses
 from webshop.models import Order
 
 
@@ -197,6 +198,9 @@ class BatchOrderParcelSerializer(serializers.Serializer):
     number = serializers.IntegerField(min_value=1, help_text="1 for the order's first parcel.")
     tracking_number = serializers.CharField(allow_null=True)
     tracking_url = serializers.URLField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="Sendcloud's last word on the parcel (docs/tracking.md).")
+    status_kind = serializers.ChoiceField(choices=[k.value for k in statuses.Kind])
+    delivered_at = serializers.DateTimeField(allow_null=True)
 
 
 class BatchOrderServicePointSerializer(serializers.Serializer):
@@ -352,6 +356,9 @@ def batch_order_response(
                 "number": parcel.position,
                 "tracking_number": _or_none(parcel.tracking_number),
                 "tracking_url": _or_none(parcel.tracking_url),
+                "status": _or_none(parcel.status_message or parcel.status_code),
+                "status_kind": statuses.kind_of(parcel.status_id, parcel.status_code).value,
+                "delivered_at": parcel.delivered_at.isoformat() if parcel.delivered_at else None,
             }
             for parcel in shipment.parcels.all()
         ],

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sendcloud_integration.api import integration, orders, views
+from sendcloud_integration.api import integration, orders, tracking, views
 
 app_name = "sendcloud_api"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("orders/sendcloud/shipments/push", views.PushShipmentsApi.as_view(), name="shipments-push"),
     path("orders/sendcloud/shipments/create-label", orders.CreateLabelsApi.as_view(), name="shipments-create-label"),
     path("orders/update-order", orders.UpdateOrderApi.as_view(), name="update-order"),
+    path("orders/sendcloud/shipments/cancel", tracking.CancelShipmentsApi.as_view(), name="shipments-cancel"),
+    # Matched as any string for the same reason as batch ids: an ill-formed id gets the view's own 404.
+    path("orders/<str:order_id>/sendcloud/shipment", tracking.OrderShipmentApi.as_view(), name="order-shipment"),
     path("integrations/sendcloud/verify", integration.VerifyCredentialsApi.as_view(), name="integration-verify"),
     path("integrations/sendcloud/status", integration.IntegrationStatusApi.as_view(), name="integration-status"),
     path(

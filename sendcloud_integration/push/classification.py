@@ -60,6 +60,13 @@ def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
         return QUEUE_NEW
     if state in IN_FLIGHT_STATES:
         return Verdict(Category.SKIPPED, f"already queued in batch {order.batch_id}")
+    if state == ShipmentState.CANCEL_REQUESTED:
+        return Verdict(Category.SKIPPED, "its label's cancellation is waiting for Sendcloud's confirmation")
+    if state == ShipmentState.CANCELLED:
+        # The one way to a new label after a cancelled one: asked for, by a person or a client.
+        if not create_label:
+            return Verdict(Category.SKIPPED, "its label was cancelled; push it with create_label for a new one")
+        return Verdict(Category.RETRY)
     if state == ShipmentState.LABELLED or order.labelled_at is not None:
         return Verdict(Category.SKIPPED, "label already created")
     if state == ShipmentState.PUSHED:

@@ -51,6 +51,8 @@ class StateFilter(enum.StrEnum):
     LABELLING = ShipmentState.LABELLING.value
     LABELLED = ShipmentState.LABELLED.value
     FAILED = ShipmentState.FAILED.value
+    CANCEL_REQUESTED = ShipmentState.CANCEL_REQUESTED.value
+    CANCELLED = ShipmentState.CANCELLED.value
 
     @classmethod
     def parse(cls, text: str) -> list[StateFilter]:

@@ -198,7 +198,16 @@ def batch_shipments(*, batch: PushBatch, state: str | None = None) -> QuerySet[O
             Prefetch(
                 "parcels",
                 queryset=ShipmentParcel.objects.only(
-                    "pk", "shipment_id", "position", "sendcloud_parcel_id", "tracking_number", "tracking_url"
+                    "pk",
+                    "shipment_id",
+                    "position",
+                    "sendcloud_parcel_id",
+                    "tracking_number",
+                    "tracking_url",
+                    "status_id",
+                    "status_code",
+                    "status_message",
+                    "delivered_at",
                 ).order_by("position"),
             )
         )

@@ -31,6 +31,8 @@ from sendcloud_integration.sendcloud.transport import Malformed, Paged, Transpor
 from sendcloud_integration.sendcloud.types import (
     ApiError,
     CallRecord,
+    CancelAnswer,
+    IntegrationWebhook,
     LabelAccepted,
     LabelRequestResult,
     ServicePointInfo,
@@ -272,6 +274,31 @@ class SendcloudV3Client:
 
         return self._call("GET", "/v3/shipments", parse, params=params, paged=True)
 
+    def cancel_shipment(self, shipment_id: str) -> CancelAnswer:
+        """``POST /v3/shipments/{id}/cancel``: 200 cancelled, 202 queued (confirmed later by the parcel's status).
+
+        A refusal (409: already cancelled, delivered, past the carrier's window) raises :class:`Conflict`,
+        whose ``errors`` carry Sendcloud's own words; an unknown shipment raises :class:`NotFound`.
+        Cancelling twice is harmless on Sendcloud's side (the second is refused), so a timeout may be retried.
+        """
+
+        def parse(body: Any) -> CancelAnswer:
+            data = data_of(body, dict)
+            return CancelAnswer(status=text_of(data.get("status")).lower(), message=text_of(data.get("message")))
+
+        return self._call("POST", f"/v3/shipments/{path_segment(shipment_id)}/cancel", parse)
+
+    def return_portal_url(self, shipment_id: str) -> str:
+        """``GET /v3/shipments/{id}/return-portal-url``; :class:`NotFound` when no return portal is configured."""
+
+        def parse(body: Any) -> str:
+            url = text_of(data_of(body, dict).get("url"))
+            if not url:
+                raise Malformed("no url")
+            return url
+
+        return self._call("GET", f"/v3/shipments/{path_segment(shipment_id)}/return-portal-url", parse)
+
     def download_label(
         self, parcel_id: str, *, label_format: str = "pdf", paper_size: str | None = None, dpi: int | None = None
     ) -> bytes:
@@ -434,6 +461,32 @@ class SendcloudV3Client:
             return [item for item in data_of(body, list) if isinstance(item, dict)]
 
         return self._call("GET", "/v3/integrations", parse)
+
+    def get_integration_webhook(self, integration_id: int) -> IntegrationWebhook:
+        """``GET /v3/integrations/{id}``: whether Sendcloud sends this integration's webhooks, and where."""
+
+        def parse(body: Any) -> IntegrationWebhook:
+            data = data_of(body, dict)
+            return IntegrationWebhook(active=bool(data.get("webhook_active")), url=text_of(data.get("webhook_url")))
+
+        return self._call("GET", f"/v3/integrations/{path_segment(integration_id)}", parse)
+
+    def set_integration_webhook(self, integration_id: int, *, active: bool, url: str) -> None:
+        """``PATCH /v3/integrations/{id}`` with ``webhook_active`` and ``webhook_url`` (204 No Content).
+
+        The spec requires a URL when the webhook is turned on; the URL is sent when turning it off too, so
+        Sendcloud keeps the address it had.
+        """
+        if active and not url:
+            raise ValueError("a webhook URL is required to turn the webhook on")
+        body: dict[str, Any] = {"webhook_active": active}
+        if url:
+            body["webhook_url"] = url
+
+        def parse(_body: Any) -> None:
+            return None
+
+        self._call("PATCH", f"/v3/integrations/{path_segment(integration_id)}", parse, body=body, no_content=True)
 
 
 def _label_media_type(label_format: str) -> str:

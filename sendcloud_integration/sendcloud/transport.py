@@ -287,14 +287,15 @@ class Transport:
         not_found_is_transient: bool = False,
         orders_batch_size: int | None = None,
         document: str | None = None,
+        no_content: bool = False,
     ) -> T:
         """One HTTP attempt: send it, turn the answer into ``parse(body)`` or a typed error, record it once.
 
         ``parse`` receives the decoded JSON (or the raw bytes when ``pdf``; a :class:`Paged` with the body and
-        the ``Link`` header's next URL when ``paged``). A list value in ``params`` is sent as the parameter
-        repeated, OpenAPI's default for query arrays. A 2xx that cannot be decoded or parsed is transient —
-        and uncertain for unsafe methods, because Sendcloud did answer 2xx. The check happens before the call
-        is recorded, so the call log shows the malformed answer as an error.
+        the ``Link`` header's next URL when ``paged``; None for a 204 when ``no_content``). A list value in
+        ``params`` is sent as the parameter repeated, OpenAPI's default for query arrays. A 2xx that cannot be
+        decoded or parsed is transient — and uncertain for unsafe methods, because Sendcloud did answer 2xx.
+        The check happens before the call is recorded, so the call log shows the malformed answer as an error.
 
         ``document`` asks for a document in that media type (``application/pdf``, ``application/zpl``,
         ``image/png``) with ``Accept`` and checks the answer is one (``pdf=True`` is ``document="application/pdf"``).
@@ -355,7 +356,10 @@ class Transport:
                 not_found_is_transient=not_found_is_transient,
                 orders_batch_size=orders_batch_size,
             )
-            result = self._parse(method, path, response, parse, document=document, paged=paged)
+            if no_content and response.status_code == 204:
+                result = parse(None)
+            else:
+                result = self._parse(method, path, response, parse, document=document, paged=paged)
         except SendcloudError as exc:
             self._record(CallRecord(method, path, response.status_code, duration, excerpt(exc.message)))
             raise

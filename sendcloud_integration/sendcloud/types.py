@@ -388,3 +388,24 @@ def parse_service_point(data: Mapping[str, Any]) -> ServicePointInfo | None:
             for day, slots in times.items()
         },
     )
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """A 200 or 202 of ``POST /v3/shipments/{id}/cancel``: ``status`` is ``cancelled`` or ``queued``."""
+
+    status: str
+    message: str
+
+    @property
+    def queued(self) -> bool:
+        """Sendcloud accepted the request but cancels later (confirmed by the parcel's status)."""
+        return self.status != "cancelled"
+
+
+@dataclass(frozen=True)
+class IntegrationWebhook:
+    """An integration's webhook settings as Sendcloud holds them (``GET /v3/integrations/{id}``)."""
+
+    active: bool
+    url: str

@@ -21,6 +21,8 @@ API_ROUTES: tuple[Route, ...] = (
     Route("POST", "/orders/create-labels-async", labels.create_labels_async, success_status=202),
     Route("GET", "/shipments", shipments.list_shipments),
     Route("GET", "/shipments/{id}", shipments.get_shipment),
+    Route("POST", "/shipments/{id}/cancel", shipments.cancel_shipment),
+    Route("GET", "/shipments/{id}/return-portal-url", shipments.return_portal_url),
     Route("GET", "/parcels/{id}/documents/{type}", documents.get_parcel_document),
     Route("GET", "/parcel-documents/{type}", documents.get_parcel_documents),
     Route("POST", "/shipping-options", shipping_options.post_shipping_options),
@@ -28,4 +30,5 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/integrations/{id}", integrations.get_integration),
     Route("GET", "/service-points", service_points.list_service_points),
     Route("POST", "/service-points/{id}/check-availability", service_points.check_availability),
+    Route("PATCH", "/integrations/{id}", integrations.patch_integration, success_status=204),
 )

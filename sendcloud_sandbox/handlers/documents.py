@@ -1,8 +1,9 @@
 """``GET /parcels/{id}/documents/{type}`` and ``GET /parcel-documents/{type}``: download labels and customs
 declarations.
 
-Labels exist once the parcel is READY_TO_SEND; a customs declaration (an A4 CN23 PDF listing the items)
-exists too for a parcel leaving the EU customs and VAT area, and is "not available" for any other. The
+Labels exist once the parcel is announced (READY_TO_SEND, and whatever status follows); a customs
+declaration (an A4 CN23 PDF listing the items) exists too for a parcel leaving the EU customs and VAT
+area, and is "not available" for any other. The
 bytes of a label are a real (tiny) PDF, ZPL or PNG chosen by the Accept header. The bulk route takes the
 spec's ``parcels`` array (1 to 20 integers, sent as the parameter repeated, OpenAPI's default for query arrays) and
 ``paper_size`` (A4, A5 or A6), and answers one document with a page per parcel in request order.
@@ -24,7 +25,7 @@ from sendcloud_sandbox.jsonapi import ApiError
 from sendcloud_sandbox.pdf import PAPER_SIZES, Page, build_pages_pdf
 from sendcloud_sandbox.render import carrier_of
 from sendcloud_sandbox.routes import HandlerContext
-from sendcloud_sandbox.state import READY_TO_SEND, StoredParcel, StoredShipment
+from sendcloud_sandbox.state import StoredParcel, StoredShipment
 from sendcloud_sandbox.web import Response
 
 PARCEL_NOT_FOUND = "No Parcel matches the given query."
@@ -83,7 +84,7 @@ def _declaration_page(shipment: StoredShipment, parcel: StoredParcel) -> Page:
 
 
 def _available(document_type: str, shipment: StoredShipment, now: float) -> bool:
-    if shipment.status(now) != READY_TO_SEND:
+    if not shipment.has_label(now):  # announced (a label that was since cancelled or delivered is still served)
         return False
     return document_type == "label" or (document_type == "customs-declaration" and shipment.customs_declaration)
 

@@ -148,6 +148,7 @@ def _label_one(ctx: HandlerContext, request: LabelRequest, selector: OrderSelect
             failure_message=_failure(ctx),
             customs_declaration=customs,
             customs=_customs_snapshot(order) if customs else None,
+            progression=tuple((seconds, int(status_id)) for seconds, status_id in ctx.config.tracking_progression),
         ),
         now=now,
     )

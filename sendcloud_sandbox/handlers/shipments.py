@@ -12,6 +12,7 @@ from sendcloud_sandbox.jsonapi import ApiError, not_found
 from sendcloud_sandbox.pagination import decode_cursor, page_size, paginate
 from sendcloud_sandbox.render import render_shipment
 from sendcloud_sandbox.routes import HandlerContext
+from sendcloud_sandbox.state import CancelRefused, StoredShipment
 from sendcloud_sandbox.web import Response, json_response
 
 SHIPMENT_NOT_FOUND = "No Shipment matches the given query."
@@ -86,7 +87,41 @@ def list_shipments(ctx: HandlerContext) -> Response:
 
 def get_shipment(ctx: HandlerContext) -> Response:
     """``GET /shipments/{id}``."""
+    shipment = _shipment_or_404(ctx)
+    return json_response(200, {"data": render_shipment(shipment, now=ctx.now(), base_url=ctx.request.base_url)})
+
+
+RETURN_PORTAL_NOT_FOUND = "No return portal is configured for this shipment."
+
+
+def _shipment_or_404(ctx: HandlerContext) -> StoredShipment:
     shipment = ctx.state.get_shipment(ctx.params["id"], integration_ids=ctx.integration_ids)
     if shipment is None:
         raise not_found(SHIPMENT_NOT_FOUND)
-    return json_response(200, {"data": render_shipment(shipment, now=ctx.now(), base_url=ctx.request.base_url)})
+    return shipment
+
+
+def cancel_shipment(ctx: HandlerContext) -> Response:
+    """``POST /shipments/{id}/cancel``: 200 cancelled, 202 queued (``cancel_confirm_seconds`` > 0), 409 refused."""
+    shipment = _shipment_or_404(ctx)
+    try:
+        done = ctx.state.cancel_shipment(
+            shipment,
+            now=ctx.now(),
+            window_seconds=ctx.config.cancel_window_seconds,
+            confirm_seconds=ctx.config.cancel_confirm_seconds,
+        )
+    except CancelRefused as exc:
+        raise ApiError.single(409, "invalid", exc.detail) from None
+    if done:
+        return json_response(200, {"data": {"status": "cancelled", "message": "Shipment has been cancelled"}})
+    return json_response(202, {"data": {"status": "queued", "message": "Shipment cancellation has been queued"}})
+
+
+def return_portal_url(ctx: HandlerContext) -> Response:
+    """``GET /shipments/{id}/return-portal-url``; 404 when no return portal is configured."""
+    shipment = _shipment_or_404(ctx)
+    if not ctx.config.return_portal_enabled:
+        raise not_found(RETURN_PORTAL_NOT_FOUND)
+    url = f"https://returns.sandbox.invalid/initiate/{shipment.id}"
+    return json_response(200, {"data": {"url": url}})

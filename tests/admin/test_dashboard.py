@@ -50,6 +50,8 @@ def test_counts_per_state_failures_and_batches(superuser: User, shop: Shop) -> N
         "label_queued": 0,
         "labelling": 0,
         "labelled": 0,
+        "cancel_requested": 0,
+        "cancelled": 0,
         "failed": 4,
     }
     assert overview.total == 10

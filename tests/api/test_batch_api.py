@@ -210,6 +210,8 @@ def test_fresh_batch(client_for: APIClient, shop: Shop, settings: Any) -> None:
                 "labelling": 0,
                 "labelled": 0,
                 "failed": 0,
+                "cancel_requested": 0,
+                "cancelled": 0,
             },
         },
         "progress_percent": 0,
@@ -249,6 +251,8 @@ def test_counts_per_state_and_chunks_while_running(client_for: APIClient, shop: 
         "labelling": 1,
         "labelled": 1,
         "failed": 2,
+        "cancel_requested": 0,
+        "cancelled": 0,
     }
     assert (counts["pushed"], counts["labelled"], counts["failed"], counts["in_flight"]) == (4, 1, 2, 5)
     assert counts["labels_available"] == 1

@@ -200,7 +200,7 @@ def test_readyz_tells_the_cache_from_the_broker(
 def test_the_schema_documents_the_503_and_its_retry_after(api_client: APIClient) -> None:
     paths = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     operations = [operation for path in paths.values() for operation in path.values()]
-    assert len(operations) == 9  # every operation of the API, the sibling endpoints included
+    assert len(operations) == 11  # every operation of the API, the sibling endpoints included
     for operation in operations:
         answer = operation["responses"]["503"]
         assert "Retry-After" in answer["headers"]
