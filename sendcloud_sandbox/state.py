@@ -176,6 +176,8 @@ class SandboxState:
         self._index = _Indexes()
         self._in_flight: set[tuple[int, str]] = set()
         self._service_points_since: float | None = None
+        #: Per integration: (webhook_active, webhook_url), as set with ``PATCH /integrations/{id}``.
+        self._webhooks: dict[int, tuple[bool, str | None]] = {}
 
     def service_points_age(self, now: float) -> float:
         """Seconds since the sandbox first answered about service points (the clock their closing follows)."""
@@ -183,8 +185,6 @@ class SandboxState:
             if self._service_points_since is None:
                 self._service_points_since = now
             return now - self._service_points_since
-        #: Per integration: (webhook_active, webhook_url), as set with ``PATCH /integrations/{id}``.
-        self._webhooks: dict[int, tuple[bool, str | None]] = {}
 
     def clear(self) -> None:
         """Forget every order and shipment; ids keep counting so stale ids never resolve again."""
