@@ -131,7 +131,7 @@ def test_budget_uses_documented_limits_and_hides_the_key(settings: Any, tmp_path
     budget.reset_store()
     try:
         assert [(w.limit) for w in budget.windows(Kind.UNSAFE)] == [100, 15]
-        assert [w.seconds for w in budget.windows(Kind.UNSAFE)] == [60.5, 1.2], "each window with its margin"
+        assert [w.seconds for w in budget.windows(Kind.UNSAFE)] == [60.5, 1.5], "each window with its margin"
         assert [(w.limit) for w in budget.windows(Kind.SAFE)] == [1000]
         assert budget.take(public_key="very-secret-public-key", kind=Kind.UNSAFE) == 0.0
         names = [p.name for p in (tmp_path / "budget").iterdir()]
