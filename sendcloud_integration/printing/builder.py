@@ -268,13 +268,34 @@ def _write(
 
 
 def _finish(document: BatchDocument, started_at: datetime, stored: str, output: _Hashing, storage: Storage) -> None:
-    """Mark the row READY with the stored file, if it still wants this build; otherwise drop the file."""
+    """Mark the row READY with the stored file, if it still wants this build; otherwise drop the file.
+
+    Files are deleted once the transaction is over, never from an ``on_commit`` inside it: a superseded
+    build leaves the block by raising, and Django discards the callbacks of a block that exits on an
+    exception (the file would stay in storage for good, pointed at by nothing).
+    """
+    try:
+        ours, replaced = _mark_ready(document, started_at, stored, output)
+    except BaseException:
+        storage.delete(stored)  # the row was not changed: nothing points at the new file
+        raise
+    if not ours:
+        storage.delete(stored)
+        raise Superseded
+    if replaced and replaced != stored:
+        storage.delete(replaced)  # the previous build's file, which the row no longer names
+    logger.info("batch document=%s stored: %s (%s bytes)", document.pk, stored, output.size)
+
+
+def _mark_ready(document: BatchDocument, started_at: datetime, stored: str, output: _Hashing) -> tuple[bool, str]:
+    """The row READY with ``stored`` if it still wants this build (same token and start).
+
+    Returns whether it did, and the name of the file the row named before ("" for none).
+    """
     with transaction.atomic():
         current = BatchDocument.objects.select_for_update().get(pk=document.pk)
         if current.build_token != document.build_token or current.started_at != started_at:
-            transaction.on_commit(lambda: storage.delete(stored))
-            raise Superseded
-        old = current.file.name
+            return False, ""
         BatchDocument.objects.filter(pk=document.pk).update(
             status=DocumentStatus.READY,
             file=stored,
@@ -285,9 +306,7 @@ def _finish(document: BatchDocument, started_at: datetime, stored: str, output: 
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
         )
-        if old and old != stored:
-            transaction.on_commit(lambda: storage.delete(old))
-    logger.info("batch document=%s stored: %s (%s bytes)", document.pk, stored, output.size)
+    return True, current.file.name or ""
 
 
 def _fail(document: BatchDocument, started_at: datetime, message: str) -> None:

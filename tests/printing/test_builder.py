@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,27 +93,47 @@ def _media(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path
 
 
-@pytest.mark.django_db
+def stored_documents(media: Path) -> list[str]:
+    """The document files in storage (labels are kept elsewhere under MEDIA_ROOT)."""
+    return sorted(str(path.relative_to(media)) for path in (media / "documents").rglob("*") if path.is_file())
+
+
+@pytest.mark.django_db(transaction=True)  # the builder's transactions really commit (or roll back)
 @pytest.mark.usefixtures("_media", "integration")
-def test_a_build_superseded_by_changed_labels_stores_nothing(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("step", ["_write", "_finish"], ids=["while-writing", "after-storing-the-file"])
+def test_a_build_superseded_by_changed_labels_leaves_no_file_in_storage(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: str
+) -> None:
+    """Labels change while the file is written, or after it is stored but before the row is READY."""
     batch = labelled(shop)
     finish(batch)
     state = documents.document_for(batch=batch)
     assert state.document is not None
-    write = builder._write
+    original = getattr(builder, step)
 
-    def labels_change_meanwhile(*args: Any, **kwargs: Any) -> None:
-        write(*args, **kwargs)
+    def labels_change_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if step == "_write":
+            original(*args, **kwargs)
         documents.build_again(document=BatchDocument.objects.get(pk=state.document.pk))  # type: ignore[union-attr]
+        if step == "_finish":
+            return original(*args, **kwargs)
+        return None
 
-    monkeypatch.setattr(builder, "_write", labels_change_meanwhile)
+    monkeypatch.setattr(builder, step, labels_change_meanwhile)
     assert builder.build_document(document_id=state.document.pk).status == "superseded"
     document = BatchDocument.objects.get(pk=state.document.pk)
     assert document.status == DocumentStatus.BUILDING
     assert not document.file
-    monkeypatch.setattr(builder, "_write", write)
+    assert stored_documents(tmp_path) == []
+    monkeypatch.setattr(builder, step, original)
     assert builder.build_document(document_id=document.pk).status == "ready"
     assert builder.build_document(document_id=document.pk).status == "nothing to do"
+    document.refresh_from_db()
+    assert stored_documents(tmp_path) == [document.file.name]
+    documents.build_again(document=document)  # a rebuild replaces the file: the old one is deleted
+    assert builder.build_document(document_id=document.pk).status == "ready"
+    document.refresh_from_db()
+    assert stored_documents(tmp_path) == [document.file.name]
 
 
 @pytest.mark.django_db
