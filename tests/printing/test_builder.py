@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
 from sendcloud_integration import tasks
-from sendcloud_integration.models import BatchDocument, DocumentStatus, PushBatch
+from sendcloud_integration.models import (
+    BatchDocument,
+    DocumentStatus,
+    OrderShipment,
+    PrinterProfile,
+    PushBatch,
+    ShipmentState,
+)
+from sendcloud_integration.pipeline import batches, dispatch
+from sendcloud_integration.pipeline.sweep import FINISH_GRACE, sweep
 from sendcloud_integration.printing import builder, documents
 from sendcloud_integration.printing.pdfstream import StreamingPdfWriter
 from sendcloud_integration.printing.profiles import resolve_spec
@@ -136,20 +147,71 @@ def test_a_build_superseded_by_changed_labels_leaves_no_file_in_storage(
     assert stored_documents(tmp_path) == [document.file.name]
 
 
+@pytest.fixture
+def default_documents_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``start_default_document`` run at once, as a worker would, when the pipeline sends it (by name)."""
+    sent: list[str] = []
+
+    def run(batch_id: Any) -> None:
+        sent.append(str(batch_id))
+        tasks.start_default_document.run(str(batch_id))
+
+    monkeypatch.setattr(dispatch, "start_default_document", run)
+    return sent
+
+
 @pytest.mark.django_db
 @pytest.mark.usefixtures("_media", "integration")
-def test_a_finished_batch_starts_its_shops_default_document(
-    shop: Shop, dispatched: list[int], django_capture_on_commit_callbacks: Any
+def test_a_finished_batch_starts_its_shops_default_document_once(
+    shop: Shop, dispatched: list[int], default_documents_started: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    from sendcloud_integration.models import PrinterProfile
-
     PrinterProfile.objects.create(shop=shop, label_format="zpl", sort="carrier")
     batch = labelled(shop)
     with django_capture_on_commit_callbacks(execute=True):
         tasks.finish_batch.run(str(batch.pk))
+        tasks.finish_batch.run(str(batch.pk))  # a duplicate callback: the batch is finished already
     document = BatchDocument.objects.get(batch=batch)
     assert (document.variant, document.sort, document.status) == ("zpl", "carrier", DocumentStatus.BUILDING)
+    assert default_documents_started == [str(batch.pk)]
     assert dispatched == [document.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_batch_the_sweep_finishes_starts_its_shops_default_document(
+    shop: Shop,
+    dispatched: list[int],
+    default_documents_started: list[str],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chord callback never came: the sweep finishes the batch, and its document starts all the same."""
+    monkeypatch.setattr(dispatch, "dispatch_batch", lambda batch_id, numbers: None)
+    batch = labelled(shop)
+    PushBatch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - FINISH_GRACE - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweep()
+    assert report.finished_batches == 1
+    document = BatchDocument.objects.get(batch=batch)
+    assert (document.variant, document.status) == ("pdf-A6", DocumentStatus.BUILDING)
+    assert default_documents_started == [str(batch.pk)]
+    assert dispatched == [document.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_batch_without_labels_starts_no_document(
+    shop: Shop, default_documents_started: list[str], django_capture_on_commit_callbacks: Any
+) -> None:
+    order = OrderFactory(shop=shop)
+    result = services.push_orders(
+        shop=shop, order_ids=[order.pk], create_label=False, actor=services.Actor.command("test")
+    )
+    OrderShipment.objects.filter(order=order).update(state=ShipmentState.PUSHED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batches.finish_batch(batch_id=result.batch_id).is_finished  # type: ignore[arg-type]
+    assert default_documents_started == []
+    assert not BatchDocument.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -206,8 +268,12 @@ def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
 
     from sendcloud_integration.pipeline import dispatch as dispatching
 
-    assert tasks.build_batch_document.name in inspect.getsource(dispatching.build_batch_document)
+    assert "BUILD_BATCH_DOCUMENT" in inspect.getsource(dispatching.build_batch_document)
+    assert "START_DEFAULT_DOCUMENT" in inspect.getsource(dispatching.start_default_document)
     assert tasks.build_batch_document.name in current_app.tasks
+    assert dispatching.BUILD_BATCH_DOCUMENT == tasks.build_batch_document.name
+    assert dispatching.START_DEFAULT_DOCUMENT == tasks.start_default_document.name
+    assert tasks.start_default_document.name in current_app.tasks
 
 
 def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -> None:
