@@ -38,6 +38,14 @@ class LabelFileUnreadable(LabelsUnavailable):
     http_status = 409
 
 
+class LabelFormatUnavailable(LabelsUnavailable):
+    """A label cannot be had in the format a batch document asks for (Sendcloud refused it, served something
+    that is not a label, or refused the shop's keys); the message names the order and why, for a person.
+    The document's build fails with it (``DocumentBuildFailed`` then carries the message)."""
+
+    http_status = 409
+
+
 class OrderNotFound(ApplicationError):
     """No order with that id in this shop (another shop's order looks the same)."""
 

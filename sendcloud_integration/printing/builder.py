@@ -40,7 +40,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from sendcloud_integration.exceptions import LabelFileUnreadable
+from sendcloud_integration.exceptions import LabelFileUnreadable, LabelFormatUnavailable
 from sendcloud_integration.models import (
     BatchDocument,
     DocumentStatus,
@@ -51,7 +51,6 @@ from sendcloud_integration.models import (
 from sendcloud_integration.pipeline.labels.documents import zpl_labels
 from sendcloud_integration.pipeline.labels.download import (
     FetchFormat,
-    LabelFormatUnavailable,
     WantedParcel,
     fetch_in_format,
     store_in_format,
@@ -76,6 +75,14 @@ LabelKey = tuple[int, int]
 
 class Superseded(Exception):
     """The row no longer wants this build (labels changed, or another worker took a stalled build over)."""
+
+
+class SpoolWriteFailed(Exception):
+    """Writing the document's temporary file failed (a full disk, say): the build's trouble, not a label's.
+
+    Raised by the output around the temporary file, so that :func:`_opened` (which blames the label being
+    read for anything that goes wrong while it is open) lets it through; ``__cause__`` is the ``OSError``.
+    """
 
 
 @dataclass(frozen=True)
@@ -332,7 +339,7 @@ def _opened(storage: Storage, name: str, what: str) -> Iterator[BinaryIO]:
         ) from None
     try:
         yield cast(BinaryIO, handle)
-    except (LabelFileUnreadable, Superseded):
+    except (LabelFileUnreadable, Superseded, SpoolWriteFailed):
         raise
     except Exception as exc:  # pypdf raises many kinds of error on a damaged file; each means "unreadable"
         raise LabelFileUnreadable(
@@ -359,7 +366,10 @@ class _Hashing:
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._target.write(data)
+        try:
+            self._target.write(data)
+        except OSError as exc:
+            raise SpoolWriteFailed(f"the document's temporary file could not be written ({exc})") from exc
         self.digest.update(data)
         self.size += len(data)
         return len(data)
@@ -368,7 +378,10 @@ class _Hashing:
         return self.size
 
     def flush(self) -> None:
-        self._target.flush()
+        try:
+            self._target.flush()
+        except OSError as exc:
+            raise SpoolWriteFailed(f"the document's temporary file could not be written ({exc})") from exc
 
 
 class _Progress:

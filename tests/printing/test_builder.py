@@ -3,6 +3,7 @@ and the finished batch starting its shop's default document."""
 
 from __future__ import annotations
 
+import errno
 import io
 import threading
 from datetime import timedelta
@@ -289,3 +290,41 @@ def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -
     assert split_zpl_labels(bundle, [two, one]) is None  # each label shows the other parcel's number
     assert split_zpl_labels(bundle, [one]) is None  # not one label per parcel
     assert split_zpl_labels(b"^XA^FDno number^FS^XZ^XA^XZ", [one, two]) is not None  # nothing contradicts
+
+
+class FullDisk(io.BytesIO):
+    """A temporary file on a disk that fills up after the PDF's header: later writes fail as the OS says."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_full_disk_while_writing_the_document_does_not_blame_a_label(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write fails while a label is open for reading: that is the disk's fault, not order A-0's."""
+    batch = labelled(shop)
+    finish(batch)
+    state = documents.document_for(batch=batch)
+    assert state.document is not None
+    monkeypatch.setattr(builder.tempfile, "TemporaryFile", FullDisk)
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - any error, as long as it is the disk's
+        builder.build_document(document_id=state.document.pk)
+    assert isinstance(raised.value.__cause__, OSError)
+    document = BatchDocument.objects.get(pk=state.document.pk)
+    assert document.error
+    assert "order" not in document.error
+    assert "Re-push" not in document.error
+
+
+def test_every_error_a_document_build_reports_is_an_application_error() -> None:
+    from sendcloud_integration.exceptions import DocumentBuildFailed, LabelFileUnreadable, LabelFormatUnavailable
+    from wemasy.errors import ApplicationError
+
+    for error in (LabelFormatUnavailable, LabelFileUnreadable, DocumentBuildFailed):
+        assert issubclass(error, ApplicationError)
+        assert error("x").http_status == 409

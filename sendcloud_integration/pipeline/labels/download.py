@@ -24,6 +24,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sendcloud_integration.exceptions import LabelFormatUnavailable
 from sendcloud_integration.limits import MAX_PARCELS_PER_DOCUMENT_REQUEST
 from sendcloud_integration.models import ParcelLabelFile, SendcloudIntegration, ShipmentParcel, ShipmentState
 from sendcloud_integration.pipeline.labels.documents import (
@@ -252,14 +253,6 @@ def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes], declaration: bytes 
 
 #: Transient failures of one GET tried again before the document's build gives up.
 FORMAT_FETCH_ATTEMPTS = 3
-
-
-class LabelFormatUnavailable(Exception):
-    """A label could not be had in the format asked; ``message`` says which order's and why, for a person."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
