@@ -137,6 +137,22 @@ def test_the_stored_document_is_streamed_with_etag_and_a_useful_name(client_for:
     assert [p.extract_text().strip() for p in PdfReader(io.BytesIO(data)).pages] == ["A-1", "A-2", "A-3"]
 
 
+@pytest.mark.parametrize(
+    ("slug", "disposition"),
+    [
+        ('o"k', 'attachment; filename="labels-o\\"k-{rest}"'),  # the quote escaped: the name stays one token
+        ("café", "attachment; filename*=utf-8''labels-caf%C3%A9-{rest}"),  # RFC 6266's form for non-ASCII
+    ],
+)
+def test_a_shop_slug_with_a_quote_or_not_ascii_gives_a_well_formed_file_name(
+    client_for: APIClient, batch: Any, slug: str, disposition: str
+) -> None:
+    Shop.objects.filter(pk=batch.shop_id).update(slug=slug)
+    response = ready(client_for, batch)
+    rest = f"{batch.created_at:%Y%m%d}-{str(batch.pk)[:8]}-pdf-A6-by-order_number.pdf"
+    assert response["Content-Disposition"] == disposition.format(rest=rest)
+
+
 def test_zpl_is_served_as_application_zpl(client_for: APIClient, batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """ZPL labels come from Sendcloud; here they are stored beforehand, as a first build would have."""
     from sendcloud_integration.models import ParcelLabelFile, ShipmentParcel
