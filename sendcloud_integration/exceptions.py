@@ -77,6 +77,16 @@ class SendcloudUnavailable(ApplicationError):
     http_status = 503
 
 
+class LabelFormatNotServedNow(SendcloudUnavailable):
+    """Sendcloud did not serve a label in the format a batch document asks for *now* (a server error, a 429,
+    no answer, after a few tries). Not the document's fault: its build is tried again later, never failed
+    for it. ``retry_after`` is Sendcloud's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DocumentBuildFailed(LabelsUnavailable):
     """The batch document's last build failed (a label missing from storage, a format Sendcloud would not
     serve); the message says which order and why. It is built again when the batch's labels change, or

@@ -62,10 +62,16 @@ def sweep() -> dict[str, int]:
     return sweeping.sweep().as_dict()
 
 
-@shared_task(**TASK_OPTIONS)
-def build_batch_document(document_id: int) -> dict[str, object]:
-    """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``)."""
-    return document_builder.build_document(document_id=document_id).as_dict()
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def build_batch_document(self: Task, document_id: int) -> dict[str, object]:
+    """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``).
+
+    After a transient error the builder says when to try again (and stops saying so after its retries).
+    """
+    outcome = document_builder.build_document(document_id=document_id, attempt=self.request.retries)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.as_dict()
 
 
 @shared_task(**TASK_OPTIONS)

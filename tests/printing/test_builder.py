@@ -312,13 +312,18 @@ def test_a_full_disk_while_writing_the_document_does_not_blame_a_label(
     state = documents.document_for(batch=batch)
     assert state.document is not None
     monkeypatch.setattr(builder.tempfile, "TemporaryFile", FullDisk)
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - any error, as long as it is the disk's
-        builder.build_document(document_id=state.document.pk)
-    assert isinstance(raised.value.__cause__, OSError)
+    outcome = builder.build_document(document_id=state.document.pk)
+    assert (outcome.status, outcome.retry_in) == ("retrying", builder.RETRY_DELAY_FIRST)
     document = BatchDocument.objects.get(pk=state.document.pk)
-    assert document.error
-    assert "order" not in document.error
-    assert "Re-push" not in document.error
+    assert document.status == DocumentStatus.BUILDING  # a full disk is nobody's fault: tried again, not failed
+    assert document.error == (
+        "The document could not be written to storage (No space left on device); it is built again shortly."
+    )
+    assert (document.started_at, document.heartbeat_at) == (None, None)  # the claim is given up
+    monkeypatch.undo()
+    assert builder.build_document(document_id=document.pk, attempt=1).status == "ready"
+    document.refresh_from_db()
+    assert (document.status, document.error) == (DocumentStatus.READY, "")
 
 
 def test_every_error_a_document_build_reports_is_an_application_error() -> None:
@@ -328,3 +333,9 @@ def test_every_error_a_document_build_reports_is_an_application_error() -> None:
     for error in (LabelFormatUnavailable, LabelFileUnreadable, DocumentBuildFailed):
         assert issubclass(error, ApplicationError)
         assert error("x").http_status == 409
+
+
+def test_a_transient_failure_is_tried_again_after_a_growing_wait_then_left_to_the_next_request() -> None:
+    waits = [builder.retry_delay(attempt) for attempt in range(builder.BUILD_RETRIES + 1)]
+    assert waits == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, None]
+    assert builder.retry_delay(0, at_least=45.0) == 45.0  # Sendcloud's Retry-After, when longer

@@ -215,7 +215,44 @@ def test_a_format_sendcloud_will_not_serve_fails_the_build_naming_the_order(
     monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
     state = documents.document_for(batch=labelled_batch, label_format="png")
     assert state.document is not None
-    assert builder.build_document(document_id=state.document.pk).status == "failed"
+    assert builder.build_document(document_id=state.document.pk).status == "retrying"  # Sendcloud down: not failed
     state.document.refresh_from_db()
-    assert state.document.error.startswith("Sendcloud did not serve the PNG A6 300 dpi label of order A-1")
+    assert state.document.status == DocumentStatus.BUILDING
+    assert state.document.error.startswith("Sendcloud did not serve the PNG A6 300 dpi label of order A-1 now")
     assert len(tries) == download.FORMAT_FETCH_ATTEMPTS
+
+
+def test_a_sendcloud_outage_that_clears_up_delays_the_document_and_never_fails_it(
+    labelled_batch: PushBatch, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every label GET answers 503 for a while: the build is tried again by its task (never a 409), then made."""
+    from celery.exceptions import Retry
+
+    from sendcloud_integration import tasks
+    from sendcloud_integration.pipeline.labels import download
+
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    outage = download.FORMAT_FETCH_ATTEMPTS
+    sandbox.set_faults(
+        {
+            "GET /parcel-documents/{type}": [{"kind": "server_error", "status": 503, "times": outage}],
+            "GET /parcels/{id}/documents/{type}": [{"kind": "server_error", "status": 503, "times": outage}],
+        }
+    )
+    state = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert state.document is not None
+    with pytest.raises(Retry):  # the task asks Celery to run it again after the backoff
+        tasks.build_batch_document.run(state.document.pk)
+    again = documents.document_for(batch=labelled_batch, label_format="zpl")  # what the API answers meanwhile
+    assert again.availability is documents.Availability.BUILDING  # a 202, not DocumentBuildFailed's 409
+    assert again.document is not None
+    assert again.document.error.startswith("Sendcloud did not serve the ZPL label of order A-1, A-2, A-3 now")
+    assert not ParcelLabelFile.objects.exists()
+
+    # The outage is over (the sandbox's faults are spent): the retry makes the document.
+    assert builder.build_document(document_id=state.document.pk, attempt=1).status == "ready"
+    done = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert done.availability is documents.Availability.READY
+    assert done.document is not None
+    assert done.document.error == ""
+    assert ParcelLabelFile.objects.filter(variant="zpl").count() == 5

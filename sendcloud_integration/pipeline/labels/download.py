@@ -24,7 +24,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sendcloud_integration.exceptions import LabelFormatUnavailable
+from sendcloud_integration.exceptions import LabelFormatNotServedNow, LabelFormatUnavailable
 from sendcloud_integration.limits import MAX_PARCELS_PER_DOCUMENT_REQUEST
 from sendcloud_integration.models import ParcelLabelFile, SendcloudIntegration, ShipmentParcel, ShipmentState
 from sendcloud_integration.pipeline.labels.documents import (
@@ -284,8 +284,10 @@ def fetch_in_format(
 ) -> Iterator[tuple[WantedParcel, bytes]]:
     """Yield each wanted parcel's label in ``fmt``, as Sendcloud serves it, group by group.
 
-    Raises :class:`LabelFormatUnavailable` when a label cannot be had (refused, not served, Sendcloud
-    down after ``FORMAT_FETCH_ATTEMPTS`` tries). Every call is in the batch's call log.
+    Raises :class:`LabelFormatUnavailable` when a label cannot be had (the shop's keys refused, the format
+    refused or not served for the parcel, something that is not a label), and
+    :class:`LabelFormatNotServedNow` when Sendcloud is down or busy after ``FORMAT_FETCH_ATTEMPTS`` tries
+    (worth trying again later). Every call is in the batch's call log.
     """
     call_log = CallLog(shop_id=integration.shop_id, batch_id=batch_id)
     client = build_client(integration, call_log)
@@ -369,7 +371,11 @@ def _get(
     fmt: FetchFormat,
     call: Callable[[], bytes],
 ) -> bytes:
-    """One GET within the account's budget (waited for), tried again on transient failures."""
+    """One GET within the account's budget (waited for), tried again on transient failures.
+
+    A 401, or a refusal or answer that is not a label, is :class:`LabelFormatUnavailable` at once; a
+    transient failure on every attempt is :class:`LabelFormatNotServedNow`.
+    """
     orders = ", ".join(dict.fromkeys(item.order_number for item in items))
     for attempt in range(1, FORMAT_FETCH_ATTEMPTS + 1):
         while wait := budget.acquire(public_key=integration.public_key, kind=budget.Kind.SAFE):
@@ -381,9 +387,10 @@ def _get(
             integration.mark_disconnected(exc.message)
             raise LabelFormatUnavailable(f"Sendcloud refused the shop's keys: {exc.message}") from None
         except TransientError as exc:
-            if attempt == FORMAT_FETCH_ATTEMPTS:
-                raise LabelFormatUnavailable(
-                    f"Sendcloud did not serve the {fmt.name} label of order {orders}: {exc.message}"
+            if attempt == FORMAT_FETCH_ATTEMPTS:  # Sendcloud is down or busy: the build is tried again later
+                raise LabelFormatNotServedNow(
+                    f"Sendcloud did not serve the {fmt.name} label of order {orders} now: {exc.message}",
+                    retry_after=exc.retry_after,
                 ) from None
             time.sleep(exc.retry_after or float(attempt))
         except (SendcloudError, ValueError) as exc:
