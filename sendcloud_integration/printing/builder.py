@@ -258,7 +258,11 @@ def _labels_in_format(
     keys: dict[int, LabelKey] = {item.parcel_pk: key for key, item in wanted}
     storage = label_storage()
     for item, content in fetch_in_format(
-        integration=integration, batch_id=document.batch_id, wanted=[item for _, item in wanted], fmt=fmt
+        integration=integration,
+        batch_id=document.batch_id,
+        wanted=[item for _, item in wanted],
+        fmt=fmt,
+        beat=progress.beat,  # waiting for the budget or a retry is still a live build
     ):
         names[keys[item.parcel_pk]] = store_in_format(item, fmt, content, storage=storage)
         progress.advance()

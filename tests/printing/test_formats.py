@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -256,3 +257,63 @@ def test_a_sendcloud_outage_that_clears_up_delays_the_document_and_never_fails_i
     assert done.document is not None
     assert done.document.error == ""
     assert ParcelLabelFile.objects.filter(variant="zpl").count() == 5
+
+
+class FakeClock:
+    """``timezone.now`` moved on by every sleep of the label fetch, so long waits take no real time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from django.utils import timezone
+
+        self.offset = timedelta()
+        real_now = timezone.now
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + self.offset)
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def test_a_build_waiting_for_the_budget_keeps_its_heartbeat_and_is_not_built_twice(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch, dispatched: list[int]
+) -> None:
+    """Four minutes of waiting for the account's budget, twice ``SENDCLOUD_DOCUMENT_STALLED_SECONDS``: the
+    requests meanwhile find the build alive (no second build), and the build is stored."""
+    from sendcloud_integration.pipeline.labels import download
+
+    clock = FakeClock(monkeypatch)
+    spec = resolve_spec(labelled_batch.shop, label_format="zpl")
+    asked: list[documents.Availability] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        asked.append(documents.request_document(batch=labelled_batch, spec=spec).availability)
+
+    waits = iter([30.0] * 8)
+    monkeypatch.setattr(download.budget, "acquire", lambda **kwargs: next(waits, 0.0))
+    monkeypatch.setattr(download.time, "sleep", sleep)
+    monkeypatch.setattr(builder, "PROGRESS_EVERY", 0.0)
+    state = documents.request_document(batch=labelled_batch, spec=spec)
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "ready"
+    assert clock.offset >= 2 * documents.stalled_after()
+    assert len(asked) == 48 and set(asked) == {documents.Availability.BUILDING}  # 8 waits of 30 s, in 5 s slices
+    assert dispatched == []  # never taken for dead: not sent again
+
+
+def test_a_budget_spent_for_too_long_puts_the_build_off_instead_of_waiting_for_ever(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sendcloud_integration.pipeline.labels import download
+
+    clock = FakeClock(monkeypatch)
+    calls = iter(range(100))  # spent for ever, as far as the build can tell (bounded, so the test cannot hang)
+    monkeypatch.setattr(download.budget, "acquire", lambda **kwargs: 30.0 if next(calls, None) is not None else 0.0)
+    monkeypatch.setattr(download.time, "sleep", clock.sleep)
+    state = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert state.document is not None
+    outcome = builder.build_document(document_id=state.document.pk)
+    assert (outcome.status, outcome.retry_in) == ("retrying", 30.0)
+    assert clock.offset == timedelta(seconds=download.FORMAT_BUDGET_WAIT_MAX)
+    state.document.refresh_from_db()
+    assert state.document.status == DocumentStatus.BUILDING
+    assert "waited 300s for the shop's Sendcloud request budget" in state.document.error
