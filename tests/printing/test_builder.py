@@ -272,8 +272,8 @@ def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
     assert "BUILD_BATCH_DOCUMENT" in inspect.getsource(dispatching.build_batch_document)
     assert "START_DEFAULT_DOCUMENT" in inspect.getsource(dispatching.start_default_document)
     assert tasks.build_batch_document.name in current_app.tasks
-    assert dispatching.BUILD_BATCH_DOCUMENT == tasks.build_batch_document.name
-    assert dispatching.START_DEFAULT_DOCUMENT == tasks.start_default_document.name
+    assert tasks.build_batch_document.name == dispatching.BUILD_BATCH_DOCUMENT
+    assert tasks.start_default_document.name == dispatching.START_DEFAULT_DOCUMENT
     assert tasks.start_default_document.name in current_app.tasks
 
 
