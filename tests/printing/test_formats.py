@@ -318,3 +318,38 @@ def test_a_budget_spent_for_too_long_puts_the_build_off_instead_of_waiting_for_e
     state.document.refresh_from_db()
     assert state.document.status == DocumentStatus.BUILDING
     assert "waited 300s for the shop's Sendcloud request budget" in state.document.error
+
+
+def test_a_carrier_that_makes_zpl_only_fails_a_pdf_document_at_once_naming_the_order(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sendcloud serves a carrier's native ZPL label as ZPL whatever is asked: here DHL Express's (order A-2).
+    Asking again cannot help, so the build fails on the first answer, with what to do instead."""
+    from sendcloud_sandbox import documents as sandbox_documents
+    from sendcloud_sandbox.handlers import documents as sandbox_handlers
+
+    asked_dhl: list[str] = []
+
+    def native_zpl(data: Any, mime: str, **kwargs: Any) -> bytes:
+        if data.carrier.lower().startswith("dhl"):
+            asked_dhl.append(mime)
+            return sandbox_documents.render_label(data, sandbox_documents.ZPL)
+        return sandbox_documents.render_label(data, mime, **kwargs)
+
+    def bulk(labels: Any, mime: str, **kwargs: Any) -> bytes:
+        if any(data.carrier.lower().startswith("dhl") for data in labels):
+            return sandbox_documents.render_labels(labels, sandbox_documents.ZPL)
+        return sandbox_documents.render_labels(labels, mime, **kwargs)
+
+    monkeypatch.setattr(sandbox_handlers, "render_label", native_zpl)
+    monkeypatch.setattr(sandbox_handlers, "render_labels", bulk)
+    state = documents.document_for(batch=labelled_batch, label_format="pdf", paper_size="A4")
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "failed"
+    state.document.refresh_from_db()
+    assert state.document.status == DocumentStatus.FAILED
+    assert state.document.error == (
+        "The carrier of order A-2 makes its labels in ZPL only, so Sendcloud serves them as ZPL and not as "
+        "PDF A4. Print this batch as ZPL."
+    )
+    assert asked_dhl == ["application/pdf"]  # asked once: no retries of what cannot change

@@ -44,7 +44,13 @@ from sendcloud_integration.pipeline.labels.run import LabelRun, ReadyLabel, Skip
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
-from sendcloud_integration.sendcloud.errors import AuthenticationError, NotFound, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.errors import (
+    AuthenticationError,
+    NotFound,
+    OtherFormatServed,
+    SendcloudError,
+    TransientError,
+)
 from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.types import ParcelInfo
 
@@ -262,6 +268,10 @@ FORMAT_RETRY_WAIT_MAX = 60.0
 PAUSE_SLICE = 5.0
 
 
+#: What a carrier that makes its labels natively in ZPL answers whatever format is asked.
+ZPL_MEDIA_TYPE = "application/zpl"
+
+
 def _no_beat() -> None:
     return None
 
@@ -395,8 +405,9 @@ def _get(
 ) -> bytes:
     """One GET within the account's budget (waited for), tried again on transient failures.
 
-    A 401, or a refusal or answer that is not a label, is :class:`LabelFormatUnavailable` at once; a
-    transient failure on every attempt is :class:`LabelFormatNotServedNow`.
+    A 401, a refusal, an answer that is not a label, or a ZPL label where PDF or PNG was asked (a carrier
+    that makes ZPL only) is :class:`LabelFormatUnavailable` at once; a transient failure on every attempt is
+    :class:`LabelFormatNotServedNow`.
     """
     orders = ", ".join(dict.fromkeys(item.order_number for item in items))
     waited = 0.0
@@ -418,6 +429,13 @@ def _get(
             integration.mark_disconnected(exc.message)
             raise LabelFormatUnavailable(f"Sendcloud refused the shop's keys: {exc.message}") from None
         except TransientError as exc:
+            if isinstance(exc, OtherFormatServed) and exc.served == ZPL_MEDIA_TYPE:
+                # Sendcloud documents it: a carrier's native ZPL label is always served as ZPL. Asking again
+                # cannot help; only a ZPL document can hold this order's label.
+                raise LabelFormatUnavailable(
+                    f"The carrier of order {orders} makes its labels in ZPL only, so Sendcloud serves them as "
+                    f"ZPL and not as {fmt.name}. Print this batch as ZPL."
+                ) from None
             if attempt == FORMAT_FETCH_ATTEMPTS or (exc.retry_after or 0.0) > FORMAT_RETRY_WAIT_MAX:
                 # Sendcloud is down or busy: the build is tried again later
                 raise LabelFormatNotServedNow(
