@@ -38,6 +38,14 @@ class LabelFileUnreadable(LabelsUnavailable):
     http_status = 409
 
 
+class LabelFormatUnavailable(LabelsUnavailable):
+    """A label cannot be had in the format a batch document asks for (Sendcloud refused it, served something
+    that is not a label, or refused the shop's keys); the message names the order and why, for a person.
+    The document's build fails with it (``DocumentBuildFailed`` then carries the message)."""
+
+    http_status = 409
+
+
 class OrderNotFound(ApplicationError):
     """No order with that id in this shop (another shop's order looks the same)."""
 
@@ -67,6 +75,16 @@ class SendcloudUnavailable(ApplicationError):
     """
 
     http_status = 503
+
+
+class LabelFormatNotServedNow(SendcloudUnavailable):
+    """Sendcloud did not serve a label in the format a batch document asks for *now* (a server error, a 429,
+    no answer, after a few tries). Not the document's fault: its build is tried again later, never failed
+    for it. ``retry_after`` is Sendcloud's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DocumentBuildFailed(LabelsUnavailable):

@@ -54,19 +54,7 @@ def finish_batch(batch_id: str) -> dict[str, Any]:
         except PushBatch.DoesNotExist:
             logger.warning("finish_batch: batch=%s no longer exists (deleted); nothing to finish", batch_id)
             return {"status": "deleted"}
-        _start_default_document(batch.pk)
     return {"status": batch.status, "pushed": batch.pushed_count, "failed": batch.failed_count}
-
-
-def _start_default_document(batch_id: uuid.UUID) -> None:
-    """A finished batch with labels gets its shop's default document built at once (``printing.documents``).
-
-    Never fails the callback: a document not started now is started by the first request for it.
-    """
-    try:
-        batch_documents.build_default_document(batch_id=batch_id)
-    except Exception:
-        logger.exception("finish_batch: batch=%s default document not started; the first download starts it", batch_id)
 
 
 @shared_task(**TASK_OPTIONS)
@@ -75,10 +63,28 @@ def sweep() -> dict[str, int]:
     return sweeping.sweep().as_dict()
 
 
+@shared_task(bind=True, max_retries=None, **TASK_OPTIONS)
+def build_batch_document(self: Task, document_id: int) -> dict[str, object]:
+    """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``).
+
+    After a transient error the builder says when to try again (and stops saying so after its retries).
+    """
+    outcome = document_builder.build_document(document_id=document_id, attempt=self.request.retries)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.as_dict()
+
+
 @shared_task(**TASK_OPTIONS)
-def build_batch_document(document_id: int) -> dict[str, object]:
-    """Build one stored batch document: claim, fetch missing labels, write, store (``printing.builder``)."""
-    return document_builder.build_document(document_id=document_id).as_dict()
+def start_default_document(batch_id: str) -> dict[str, str]:
+    """Sent when a label batch is finished: start its shop's default document (``printing.documents``)."""
+    with log_context(batch_id=batch_id):
+        try:
+            state = batch_documents.build_default_document(batch_id=uuid.UUID(batch_id))
+        except PushBatch.DoesNotExist:
+            logger.warning("start_default_document: batch=%s no longer exists (deleted)", batch_id)
+            return {"status": "deleted"}
+    return {"status": state.availability.value if state is not None else "nothing to print"}
 
 
 @shared_task(**TASK_OPTIONS)

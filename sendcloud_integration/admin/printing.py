@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Seconds between refreshes of a Print page while a document is being built.
 PRINT_REFRESH_SECONDS = 3
+#: Who may press "Build again" (viewing a batch lets staff download its documents, not rebuild them).
+BUILD_AGAIN_PERMISSION = "sendcloud_integration.change_batchdocument"
 
 
 class PrintForm(forms.Form):
@@ -122,14 +124,21 @@ def labels_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest, st
 
 
 def print_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest, str], HttpResponseBase]:
-    """GET: the Print page. POST ``document=<id>``: build that document again (after a failure, say)."""
+    """GET: the Print page. POST ``document=<id>``: build that document again (after a failure, say).
+
+    Building again needs ``BUILD_AGAIN_PERMISSION`` besides viewing the batch; without it the button is not
+    shown and a POST is refused (403).
+    """
 
     @require_http_methods(["GET", "POST"])
     def view(request: HttpRequest, object_id: str) -> HttpResponseBase:
         batch = object_or_404(model_admin, request, object_id)
         if not model_admin.has_view_permission(request, batch):
             raise PermissionDenied
+        can_build_again = request.user.has_perm(BUILD_AGAIN_PERMISSION)
         if request.method == "POST":
+            if not can_build_again:
+                raise PermissionDenied
             document = BatchDocument.objects.filter(batch=batch, pk=request.POST.get("document") or 0).first()
             if document is None:
                 messages.error(request, "No such document of this batch.")
@@ -172,6 +181,7 @@ def print_view(model_admin: ModelAdmin[PushBatch]) -> Callable[[HttpRequest, str
             "building": any(document.status == DocumentStatus.BUILDING for document in stored),
             "refresh_seconds": PRINT_REFRESH_SECONDS,
             "batch_finished": batch.is_finished,
+            "can_build_again": can_build_again,
         }
         return TemplateResponse(request, "sendcloud_integration/admin/batch_print.html", context)
 

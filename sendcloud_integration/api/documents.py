@@ -21,6 +21,9 @@ class DocumentPendingSerializer(serializers.Serializer):
     labels_total = serializers.IntegerField()
     percentage = serializers.IntegerField()
     retry_after = serializers.IntegerField(help_text="The same seconds as the Retry-After header.")
+    problem = serializers.CharField(
+        help_text='Why the last try did not make it (Sendcloud down, say): it is tried again by itself. "" for none.'
+    )
 
 
 def pending_body(state: DocumentState) -> dict[str, Any]:
@@ -35,4 +38,5 @@ def pending_body(state: DocumentState) -> dict[str, Any]:
         "labels_total": document.labels_total if document else 0,
         "percentage": state.percentage,
         "retry_after": state.retry_after,
+        "problem": document.error if document else "",
     }

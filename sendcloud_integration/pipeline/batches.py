@@ -28,7 +28,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
+from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -43,6 +45,7 @@ from sendcloud_integration.models import (
     PushChunk,
     ShipmentState,
 )
+from sendcloud_integration.pipeline import dispatch
 from wemasy import metrics
 
 logger = logging.getLogger(__name__)
@@ -201,6 +204,7 @@ def finish_batch(*, batch_id: uuid.UUID) -> PushBatch:
     it too does no harm. Orders still waiting (a chunk being re-tried, labels being made) leave the batch
     RUNNING; the last chunk's callback or the sweep finishes it later. A label batch whose worker died
     between push and label has PUSHED rows waiting, so it is never finished "completed" without labels.
+    The call that finishes a label batch sends the start of its default document (by name, on commit).
     """
     batch = PushBatch.objects.get(pk=batch_id)
     if batch.status in FINISHED_BATCH_STATUSES:
@@ -218,6 +222,9 @@ def finish_batch(*, batch_id: uuid.UUID) -> PushBatch:
         chunks_done=PushChunk.objects.filter(batch_id=batch_id, status=ChunkStatus.DONE).count(),
         finished_at=timezone.now(),
     )
+    if updated and batch.create_label:
+        # The one place a batch becomes finished, whoever called: its shop's default document starts now.
+        transaction.on_commit(partial(dispatch.start_default_document, batch_id))
     if updated:
         metrics.BATCH_DURATION.labels(counts.final_status).observe((timezone.now() - batch.created_at).total_seconds())
         logger.info(

@@ -26,6 +26,8 @@ _BROKER_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisConne
 START_BATCH: Final = "sendcloud_integration.tasks.start_batch"
 PROCESS_CHUNK: Final = "sendcloud_integration.tasks.process_chunk"
 FINISH_BATCH: Final = "sendcloud_integration.tasks.finish_batch"
+BUILD_BATCH_DOCUMENT: Final = "sendcloud_integration.tasks.build_batch_document"
+START_DEFAULT_DOCUMENT: Final = "sendcloud_integration.tasks.start_default_document"
 
 
 def start_batch(batch_id: uuid.UUID) -> bool:
@@ -110,10 +112,27 @@ def build_batch_document(document_id: int) -> None:
     Called on commit by ``printing.documents`` once the document's row says it is wanted; the row is the
     truth, so a message lost with the broker is sent again by the next request for the document.
     """
-    signature("sendcloud_integration.tasks.build_batch_document", args=(document_id,), immutable=True).apply_async()
+    signature(BUILD_BATCH_DOCUMENT, args=(document_id,), immutable=True).apply_async()
     logger.info("dispatched the build of batch document=%s", document_id)
 
 
 def finish_batch(batch_id: uuid.UUID) -> None:
     """Ask a worker to finish the batch (its last chunk is done). Duplicates are harmless: it finishes once."""
     signature(FINISH_BATCH, args=(str(batch_id),), immutable=True).apply_async(ignore_result=True)
+
+
+def start_default_document(batch_id: uuid.UUID) -> None:
+    """Ask a worker to start the finished batch's default document (``printing.documents``).
+
+    Sent by ``batches.finish_batch`` whichever door finished the batch (its last chunk's callback, the
+    sweep). Never fails the finishing: a document not started now is started by the first request for it.
+    """
+    try:
+        signature(START_DEFAULT_DOCUMENT, args=(str(batch_id),), immutable=True).apply_async(ignore_result=True)
+    except _BROKER_DOWN_ERRORS as exc:
+        logger.warning(
+            "batch=%s default document not started (%s: %s); the first request for it starts it",
+            batch_id,
+            type(exc).__name__,
+            exc,
+        )

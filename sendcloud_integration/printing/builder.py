@@ -15,8 +15,10 @@ Runs in a worker (``tasks.build_batch_document``), never in a request. The steps
 
 A label missing from storage, or one Sendcloud will not serve in the format, fails the build with a
 message naming the order (the API answers 409 with it, the admin shows it); a document short of one label
-is never stored. Progress (``labels_done`` of ``labels_total``) and a heartbeat are written every couple of
-seconds.
+is never stored. A failure that is nobody's fault — Sendcloud down or busy, a full disk, the database gone
+for a moment — does not fail the document: the row stays wanted, shows what went wrong, and the task tries
+again after a backoff (``retry_delay``); a request finding it wanted sends it again too. Progress
+(``labels_done`` of ``labels_total``) and a heartbeat are written every couple of seconds.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ from typing import IO, BinaryIO, Final, cast
 
 from django.core.files import File
 from django.core.files.storage import Storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from sendcloud_integration.exceptions import LabelFileUnreadable
+from sendcloud_integration.exceptions import LabelFileUnreadable, LabelFormatUnavailable, SendcloudUnavailable
 from sendcloud_integration.models import (
     BatchDocument,
     DocumentStatus,
@@ -51,7 +53,6 @@ from sendcloud_integration.models import (
 from sendcloud_integration.pipeline.labels.documents import zpl_labels
 from sendcloud_integration.pipeline.labels.download import (
     FetchFormat,
-    LabelFormatUnavailable,
     WantedParcel,
     fetch_in_format,
     store_in_format,
@@ -78,17 +79,51 @@ class Superseded(Exception):
     """The row no longer wants this build (labels changed, or another worker took a stalled build over)."""
 
 
+class SpoolWriteFailed(Exception):
+    """Writing the document's temporary file failed (a full disk, say): the build's trouble, not a label's.
+
+    Raised by the output around the temporary file, so that :func:`_opened` (which blames the label being
+    read for anything that goes wrong while it is open) lets it through; ``__cause__`` is the ``OSError``.
+    """
+
+
 @dataclass(frozen=True)
 class BuildOutcome:
-    status: str  # "ready", "failed", "superseded", "nothing to do"
+    status: str  # "ready", "failed", "retrying", "superseded", "nothing to do"
     labels: int = 0
+    #: "retrying": seconds until the task should try again; None once it has tried ``BUILD_RETRIES`` times
+    #: (the row stays wanted, and the next request for the document sends it again).
+    retry_in: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"status": self.status, "labels": self.labels}
+        return {"status": self.status, "labels": self.labels, "retry_in": self.retry_in}
 
 
-def build_document(*, document_id: int) -> BuildOutcome:
-    """Claim, fetch, write and store one batch document (see the module docstring)."""
+#: What makes a build worth trying again rather than failed: Sendcloud down or busy, a full disk or another
+#: error of the storage, the database gone for a moment. None of them is the document's fault.
+TRANSIENT_ERRORS: Final = (SendcloudUnavailable, SpoolWriteFailed, OSError, DatabaseError)
+#: Times the task tries a build again after a transient error, waiting ``retry_delay`` between tries.
+BUILD_RETRIES: Final = 6
+#: The first wait after a transient error, doubled each time up to ``RETRY_DELAY_MAX`` (10 s … 5 min).
+RETRY_DELAY_FIRST: Final = 10.0
+RETRY_DELAY_MAX: Final = 300.0
+
+
+def retry_delay(attempt: int, *, at_least: float | None = None) -> float | None:
+    """Seconds before try ``attempt + 1`` of a build (``attempt`` 0 is the first), or None when none is left."""
+    if attempt >= BUILD_RETRIES:
+        return None
+    return max(at_least or 0.0, min(RETRY_DELAY_MAX, RETRY_DELAY_FIRST * 2**attempt))
+
+
+def build_document(*, document_id: int, attempt: int = 0) -> BuildOutcome:
+    """Claim, fetch, write and store one batch document (see the module docstring).
+
+    ``attempt`` counts the task's tries after a transient error (Celery's ``request.retries``). A permanent
+    failure (a label missing or damaged in storage, a format Sendcloud refuses for a parcel, the shop's keys
+    refused) marks the row FAILED with a message naming the order. A transient one leaves the row wanted,
+    with what went wrong as its ``error`` for people to see, and says when to try again.
+    """
     claim = _claim(document_id)
     if claim is None:
         return BuildOutcome("nothing to do")
@@ -103,6 +138,19 @@ def build_document(*, document_id: int) -> BuildOutcome:
         logger.warning("batch document=%s build failed: %s", document.pk, exc.message)
         _fail(document, started_at, exc.message)
         return BuildOutcome("failed")
+    except TRANSIENT_ERRORS as exc:
+        problem = _transient_problem(exc)
+        delay = retry_delay(attempt, at_least=getattr(exc, "retry_after", None))
+        logger.warning(
+            "batch document=%s build not done (%s: %s); %s",
+            document.pk,
+            type(exc).__name__,
+            exc,
+            f"trying again in {delay:.0f}s" if delay is not None else "the next request for it sends it again",
+            exc_info=not isinstance(exc, SendcloudUnavailable),
+        )
+        _release(document, started_at, problem)
+        return BuildOutcome("retrying", retry_in=delay)
     except Exception:
         logger.exception("batch document=%s build failed on an internal error", document.pk)
         _fail(document, started_at, "The document could not be made because of an internal error (logged).")
@@ -210,7 +258,11 @@ def _labels_in_format(
     keys: dict[int, LabelKey] = {item.parcel_pk: key for key, item in wanted}
     storage = label_storage()
     for item, content in fetch_in_format(
-        integration=integration, batch_id=document.batch_id, wanted=[item for _, item in wanted], fmt=fmt
+        integration=integration,
+        batch_id=document.batch_id,
+        wanted=[item for _, item in wanted],
+        fmt=fmt,
+        beat=progress.beat,  # waiting for the budget or a retry is still a live build
     ):
         names[keys[item.parcel_pk]] = store_in_format(item, fmt, content, storage=storage)
         progress.advance()
@@ -268,13 +320,34 @@ def _write(
 
 
 def _finish(document: BatchDocument, started_at: datetime, stored: str, output: _Hashing, storage: Storage) -> None:
-    """Mark the row READY with the stored file, if it still wants this build; otherwise drop the file."""
+    """Mark the row READY with the stored file, if it still wants this build; otherwise drop the file.
+
+    Files are deleted once the transaction is over, never from an ``on_commit`` inside it: a superseded
+    build leaves the block by raising, and Django discards the callbacks of a block that exits on an
+    exception (the file would stay in storage for good, pointed at by nothing).
+    """
+    try:
+        ours, replaced = _mark_ready(document, started_at, stored, output)
+    except BaseException:
+        storage.delete(stored)  # the row was not changed: nothing points at the new file
+        raise
+    if not ours:
+        storage.delete(stored)
+        raise Superseded
+    if replaced and replaced != stored:
+        storage.delete(replaced)  # the previous build's file, which the row no longer names
+    logger.info("batch document=%s stored: %s (%s bytes)", document.pk, stored, output.size)
+
+
+def _mark_ready(document: BatchDocument, started_at: datetime, stored: str, output: _Hashing) -> tuple[bool, str]:
+    """The row READY with ``stored`` if it still wants this build (same token and start).
+
+    Returns whether it did, and the name of the file the row named before ("" for none).
+    """
     with transaction.atomic():
         current = BatchDocument.objects.select_for_update().get(pk=document.pk)
         if current.build_token != document.build_token or current.started_at != started_at:
-            transaction.on_commit(lambda: storage.delete(stored))
-            raise Superseded
-        old = current.file.name
+            return False, ""
         BatchDocument.objects.filter(pk=document.pk).update(
             status=DocumentStatus.READY,
             file=stored,
@@ -285,9 +358,33 @@ def _finish(document: BatchDocument, started_at: datetime, stored: str, output: 
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
         )
-        if old and old != stored:
-            transaction.on_commit(lambda: storage.delete(old))
-    logger.info("batch document=%s stored: %s (%s bytes)", document.pk, stored, output.size)
+    return True, current.file.name or ""
+
+
+def _release(document: BatchDocument, started_at: datetime, problem: str) -> None:
+    """Give the claim up after a transient error: the row stays wanted (BUILDING), with the problem to show.
+
+    Without a heartbeat the next try (the task's retry, or a request finding the row wanted for half of
+    ``SENDCLOUD_DOCUMENT_STALLED_SECONDS``) can claim it at once. When the database itself is what failed,
+    nothing can be written: the heartbeat then goes stale and a request sends the build again.
+    """
+    try:
+        BatchDocument.objects.filter(pk=document.pk, build_token=document.build_token, started_at=started_at).update(
+            started_at=None, heartbeat_at=None, requested_at=timezone.now(), labels_done=0, error=problem[:2000]
+        )
+    except DatabaseError:
+        logger.warning("batch document=%s: its claim could not be given up (the database)", document.pk)
+
+
+def _transient_problem(exc: BaseException) -> str:
+    """What went wrong, for people, without a file's path; the build is being tried again."""
+    if isinstance(exc, SendcloudUnavailable):
+        return f"{exc.message} The document is built again shortly."
+    if isinstance(exc, SpoolWriteFailed | OSError):
+        cause = exc.__cause__ if isinstance(exc, SpoolWriteFailed) else exc
+        reason = getattr(cause, "strerror", None) or type(cause).__name__
+        return f"The document could not be written to storage ({reason}); it is built again shortly."
+    return "The database could not be reached while the document was made; it is built again shortly."
 
 
 def _fail(document: BatchDocument, started_at: datetime, message: str) -> None:
@@ -313,7 +410,7 @@ def _opened(storage: Storage, name: str, what: str) -> Iterator[BinaryIO]:
         ) from None
     try:
         yield cast(BinaryIO, handle)
-    except (LabelFileUnreadable, Superseded):
+    except (LabelFileUnreadable, Superseded, SpoolWriteFailed):
         raise
     except Exception as exc:  # pypdf raises many kinds of error on a damaged file; each means "unreadable"
         raise LabelFileUnreadable(
@@ -340,7 +437,10 @@ class _Hashing:
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        self._target.write(data)
+        try:
+            self._target.write(data)
+        except OSError as exc:
+            raise SpoolWriteFailed(f"the document's temporary file could not be written ({exc})") from exc
         self.digest.update(data)
         self.size += len(data)
         return len(data)
@@ -349,7 +449,10 @@ class _Hashing:
         return self.size
 
     def flush(self) -> None:
-        self._target.flush()
+        try:
+            self._target.flush()
+        except OSError as exc:
+            raise SpoolWriteFailed(f"the document's temporary file could not be written ({exc})") from exc
 
 
 class _Progress:

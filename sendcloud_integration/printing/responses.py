@@ -5,7 +5,9 @@ Shared by the API and the admin so both answer the same way:
 - ``200`` with the whole file, streamed in blocks (memory does not grow with the document);
   ``Content-Type`` of the format, ``Content-Length``, ``Accept-Ranges: bytes``, ``ETag`` (the file's SHA-256,
   quoted), ``Cache-Control: private, no-cache`` (revalidate: a rebuilt document has another ETag), and
-  ``Content-Disposition: attachment; filename="labels-<shop>-<date>-<batch>-<format>-by-<sort>.<ext>"``.
+  ``Content-Disposition: attachment; filename="labels-<shop>-<date>-<batch>-<format>-by-<sort>.<ext>"``
+  (Django's ``content_disposition_header``: a quote in the name is escaped, a name that is not ASCII is
+  sent as RFC 6266's ``filename*=utf-8''…``).
 - ``304`` for ``If-None-Match`` naming the current ETag.
 - ``206`` with ``Content-Range`` for one byte range (``Range: bytes=a-b``, ``a-`` or ``-n``), so an
   interrupted download of a large document resumes; ``If-Range`` with another ETag gets the whole file.
@@ -22,6 +24,7 @@ from typing import BinaryIO, Final, cast
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 
 from sendcloud_integration.models import BatchDocument
 from sendcloud_integration.printing.documents import build_again
@@ -58,7 +61,7 @@ def document_response(request: HttpRequest, document: BatchDocument, spec: Docum
     }
     if _matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, headers=headers)
-    headers["Content-Disposition"] = f'attachment; filename="{document_filename(document, spec)}"'
+    headers["Content-Disposition"] = content_disposition_header(True, document_filename(document, spec)) or ""
     start, end = 0, size - 1
     status = 200
     wanted = request.headers.get("Range")

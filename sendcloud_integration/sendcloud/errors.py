@@ -65,6 +65,20 @@ class RateLimited(TransientError):
     """429: over the account's request budget. ``retry_after`` is set when Sendcloud sent ``Retry-After``."""
 
 
+class OtherFormatServed(TransientError):
+    """A 2xx document in another format than asked; ``served`` is the media type it is (``application/zpl``).
+
+    Sendcloud documents that a label a carrier makes natively in ZPL cannot be converted and is always
+    served as ZPL: asking that parcel's label as PDF or PNG again will not help. Transient for callers that
+    only know :class:`TransientError` (the label phase waits for its PDF); the batch documents treat a ZPL
+    answer as final.
+    """
+
+    def __init__(self, message: str, *, served: str, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, outcome_uncertain=False)
+        self.served = served
+
+
 class AuthenticationError(SendcloudError):
     """401/403: the credentials are wrong or revoked. Retrying cannot help; the integration needs attention."""
 

@@ -42,6 +42,7 @@ from sendcloud_integration.sendcloud.errors import (
     ClientError,
     Conflict,
     NotFound,
+    OtherFormatServed,
     RateLimited,
     SendcloudError,
     TransientError,
@@ -379,6 +380,14 @@ class Transport:
         status = response.status_code
         if document is not None:
             if not looks_like(document, response.content):
+                served = next((other for other in DOCUMENT_NAMES if looks_like(other, response.content)), None)
+                if served is not None:
+                    raise OtherFormatServed(
+                        f"Sendcloud answered {method} {path} with {status} and {DOCUMENT_NAMES[served]} instead "
+                        f"of {DOCUMENT_NAMES[document]}.",
+                        served=served,
+                        status_code=status,
+                    )
                 raise TransientError(
                     f"Sendcloud answered {method} {path} with {status} but not with {DOCUMENT_NAMES[document]}.",
                     status_code=status,

@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from sendcloud_integration.models import BatchDocument, BatchStatus, DocumentStatus, PrinterProfile, ShipmentState
-from tests.admin.conftest import login, make_batch, ship
+from tests.admin.conftest import grant, login, make_batch, ship
 from tests.api.test_labels_pdf import label_pdf
 from tests.documents import build_wanted
 from tests.factories import OrderFactory
@@ -98,6 +98,30 @@ def test_a_failed_build_shows_its_message_and_can_be_built_again(
 def test_the_print_page_needs_view_permission(db: None, batch: Any) -> None:
     nobody = User.objects.create_user("plain", "p@example.com", "pw-plain-123456", is_staff=True)
     assert login(nobody).get(print_url(batch)).status_code == 403
+
+
+def test_building_again_needs_the_change_permission_of_batch_documents(
+    viewer: User, batch: Any, dispatched: list[int], django_capture_on_commit_callbacks: Any
+) -> None:
+    """Viewing a batch lets staff download its documents; rebuilding one needs ``change_batchdocument``."""
+    client = login(viewer)
+    client.get(labels_url(batch))
+    assert [outcome.status for outcome in build_wanted()] == ["ready"]
+    document = BatchDocument.objects.get(batch=batch)
+    page = client.get(print_url(batch)).content.decode()
+    assert "Download" in page
+    assert 'value="Build again"' not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(print_url(batch), {"document": document.pk}).status_code == 403
+    assert BatchDocument.objects.get(pk=document.pk).status == DocumentStatus.READY
+    assert dispatched == []
+
+    client = login(grant(viewer, ["sendcloud_integration.change_batchdocument"]))
+    assert 'value="Build again"' in client.get(print_url(batch)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(print_url(batch), {"document": document.pk}).status_code == 302
+    assert BatchDocument.objects.get(pk=document.pk).status == DocumentStatus.BUILDING
+    assert dispatched == [document.pk]
 
 
 @pytest.mark.parametrize(

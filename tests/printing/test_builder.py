@@ -3,18 +3,31 @@ and the finished batch starting its shop's default document."""
 
 from __future__ import annotations
 
+import errno
 import io
 import threading
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PdfReadError
 from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
 from sendcloud_integration import tasks
-from sendcloud_integration.models import BatchDocument, DocumentStatus, PushBatch
+from sendcloud_integration.models import (
+    BatchDocument,
+    DocumentStatus,
+    OrderShipment,
+    PrinterProfile,
+    PushBatch,
+    ShipmentState,
+)
+from sendcloud_integration.pipeline import batches, dispatch
+from sendcloud_integration.pipeline.sweep import FINISH_GRACE, sweep
 from sendcloud_integration.printing import builder, documents
 from sendcloud_integration.printing.pdfstream import StreamingPdfWriter
 from sendcloud_integration.printing.profiles import resolve_spec
@@ -92,43 +105,114 @@ def _media(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path
 
 
-@pytest.mark.django_db
+def stored_documents(media: Path) -> list[str]:
+    """The document files in storage (labels are kept elsewhere under MEDIA_ROOT)."""
+    return sorted(str(path.relative_to(media)) for path in (media / "documents").rglob("*") if path.is_file())
+
+
+@pytest.mark.django_db(transaction=True)  # the builder's transactions really commit (or roll back)
 @pytest.mark.usefixtures("_media", "integration")
-def test_a_build_superseded_by_changed_labels_stores_nothing(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("step", ["_write", "_finish"], ids=["while-writing", "after-storing-the-file"])
+def test_a_build_superseded_by_changed_labels_leaves_no_file_in_storage(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, step: str
+) -> None:
+    """Labels change while the file is written, or after it is stored but before the row is READY."""
     batch = labelled(shop)
     finish(batch)
     state = documents.document_for(batch=batch)
     assert state.document is not None
-    write = builder._write
+    original = getattr(builder, step)
 
-    def labels_change_meanwhile(*args: Any, **kwargs: Any) -> None:
-        write(*args, **kwargs)
+    def labels_change_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if step == "_write":
+            original(*args, **kwargs)
         documents.build_again(document=BatchDocument.objects.get(pk=state.document.pk))  # type: ignore[union-attr]
+        if step == "_finish":
+            return original(*args, **kwargs)
+        return None
 
-    monkeypatch.setattr(builder, "_write", labels_change_meanwhile)
+    monkeypatch.setattr(builder, step, labels_change_meanwhile)
     assert builder.build_document(document_id=state.document.pk).status == "superseded"
     document = BatchDocument.objects.get(pk=state.document.pk)
     assert document.status == DocumentStatus.BUILDING
     assert not document.file
-    monkeypatch.setattr(builder, "_write", write)
+    assert stored_documents(tmp_path) == []
+    monkeypatch.setattr(builder, step, original)
     assert builder.build_document(document_id=document.pk).status == "ready"
     assert builder.build_document(document_id=document.pk).status == "nothing to do"
+    document.refresh_from_db()
+    assert stored_documents(tmp_path) == [document.file.name]
+    documents.build_again(document=document)  # a rebuild replaces the file: the old one is deleted
+    assert builder.build_document(document_id=document.pk).status == "ready"
+    document.refresh_from_db()
+    assert stored_documents(tmp_path) == [document.file.name]
+
+
+@pytest.fixture
+def default_documents_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``start_default_document`` run at once, as a worker would, when the pipeline sends it (by name)."""
+    sent: list[str] = []
+
+    def run(batch_id: Any) -> None:
+        sent.append(str(batch_id))
+        tasks.start_default_document.run(str(batch_id))
+
+    monkeypatch.setattr(dispatch, "start_default_document", run)
+    return sent
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("_media", "integration")
-def test_a_finished_batch_starts_its_shops_default_document(
-    shop: Shop, dispatched: list[int], django_capture_on_commit_callbacks: Any
+def test_a_finished_batch_starts_its_shops_default_document_once(
+    shop: Shop, dispatched: list[int], default_documents_started: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    from sendcloud_integration.models import PrinterProfile
-
     PrinterProfile.objects.create(shop=shop, label_format="zpl", sort="carrier")
     batch = labelled(shop)
     with django_capture_on_commit_callbacks(execute=True):
         tasks.finish_batch.run(str(batch.pk))
+        tasks.finish_batch.run(str(batch.pk))  # a duplicate callback: the batch is finished already
     document = BatchDocument.objects.get(batch=batch)
     assert (document.variant, document.sort, document.status) == ("zpl", "carrier", DocumentStatus.BUILDING)
+    assert default_documents_started == [str(batch.pk)]
     assert dispatched == [document.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_batch_the_sweep_finishes_starts_its_shops_default_document(
+    shop: Shop,
+    dispatched: list[int],
+    default_documents_started: list[str],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chord callback never came: the sweep finishes the batch, and its document starts all the same."""
+    monkeypatch.setattr(dispatch, "dispatch_batch", lambda batch_id, numbers: None)
+    batch = labelled(shop)
+    PushBatch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - FINISH_GRACE - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sweep()
+    assert report.finished_batches == 1
+    document = BatchDocument.objects.get(batch=batch)
+    assert (document.variant, document.status) == ("pdf-A6", DocumentStatus.BUILDING)
+    assert default_documents_started == [str(batch.pk)]
+    assert dispatched == [document.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_batch_without_labels_starts_no_document(
+    shop: Shop, default_documents_started: list[str], django_capture_on_commit_callbacks: Any
+) -> None:
+    order = OrderFactory(shop=shop)
+    result = services.push_orders(
+        shop=shop, order_ids=[order.pk], create_label=False, actor=services.Actor.command("test")
+    )
+    OrderShipment.objects.filter(order=order).update(state=ShipmentState.PUSHED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batches.finish_batch(batch_id=result.batch_id).is_finished  # type: ignore[arg-type]
+    assert default_documents_started == []
+    assert not BatchDocument.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -185,8 +269,12 @@ def test_the_build_is_dispatched_by_the_name_of_its_task() -> None:
 
     from sendcloud_integration.pipeline import dispatch as dispatching
 
-    assert tasks.build_batch_document.name in inspect.getsource(dispatching.build_batch_document)
+    assert "BUILD_BATCH_DOCUMENT" in inspect.getsource(dispatching.build_batch_document)
+    assert "START_DEFAULT_DOCUMENT" in inspect.getsource(dispatching.start_default_document)
     assert tasks.build_batch_document.name in current_app.tasks
+    assert tasks.build_batch_document.name == dispatching.BUILD_BATCH_DOCUMENT
+    assert tasks.start_default_document.name == dispatching.START_DEFAULT_DOCUMENT
+    assert tasks.start_default_document.name in current_app.tasks
 
 
 def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -> None:
@@ -202,3 +290,52 @@ def test_a_bulk_zpl_document_is_split_per_parcel_only_when_it_can_be_trusted() -
     assert split_zpl_labels(bundle, [two, one]) is None  # each label shows the other parcel's number
     assert split_zpl_labels(bundle, [one]) is None  # not one label per parcel
     assert split_zpl_labels(b"^XA^FDno number^FS^XZ^XA^XZ", [one, two]) is not None  # nothing contradicts
+
+
+class FullDisk(io.BytesIO):
+    """A temporary file on a disk that fills up after the PDF's header: later writes fail as the OS says."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("_media", "integration")
+def test_a_full_disk_while_writing_the_document_does_not_blame_a_label(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write fails while a label is open for reading: that is the disk's fault, not order A-0's."""
+    batch = labelled(shop)
+    finish(batch)
+    state = documents.document_for(batch=batch)
+    assert state.document is not None
+    monkeypatch.setattr(builder.tempfile, "TemporaryFile", FullDisk)
+    outcome = builder.build_document(document_id=state.document.pk)
+    assert (outcome.status, outcome.retry_in) == ("retrying", builder.RETRY_DELAY_FIRST)
+    document = BatchDocument.objects.get(pk=state.document.pk)
+    assert document.status == DocumentStatus.BUILDING  # a full disk is nobody's fault: tried again, not failed
+    assert document.error == (
+        "The document could not be written to storage (No space left on device); it is built again shortly."
+    )
+    assert (document.started_at, document.heartbeat_at) == (None, None)  # the claim is given up
+    monkeypatch.undo()
+    assert builder.build_document(document_id=document.pk, attempt=1).status == "ready"
+    document.refresh_from_db()
+    assert (document.status, document.error) == (DocumentStatus.READY, "")
+
+
+def test_every_error_a_document_build_reports_is_an_application_error() -> None:
+    from sendcloud_integration.exceptions import DocumentBuildFailed, LabelFileUnreadable, LabelFormatUnavailable
+    from wemasy.errors import ApplicationError
+
+    for error in (LabelFormatUnavailable, LabelFileUnreadable, DocumentBuildFailed):
+        assert issubclass(error, ApplicationError)
+        assert error("x").http_status == 409
+
+
+def test_a_transient_failure_is_tried_again_after_a_growing_wait_then_left_to_the_next_request() -> None:
+    waits = [builder.retry_delay(attempt) for attempt in range(builder.BUILD_RETRIES + 1)]
+    assert waits == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, None]
+    assert builder.retry_delay(0, at_least=45.0) == 45.0  # Sendcloud's Retry-After, when longer

@@ -78,6 +78,7 @@ def test_a_missing_document_is_202_with_retry_after_and_one_build_dispatched(
         "labels_total": 0,
         "percentage": 0,
         "retry_after": int(response["Retry-After"]),
+        "problem": "",
     }
     document = BatchDocument.objects.get(batch=batch)
     assert dispatched == [document.pk]
@@ -96,6 +97,35 @@ def test_a_batch_still_making_labels_is_202_and_nothing_is_built(client_for: API
     assert response.json()["status"] == "waiting_for_labels"
     assert response["Retry-After"] == "10"
     assert not BatchDocument.objects.exists()
+
+
+def test_a_transient_failure_is_202_with_the_problem_and_sent_again_after_its_retries(
+    client_for: APIClient,
+    batch: Any,
+    dispatched: list[int],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk is full on every try: never a 409; the 202 says why, and a request after the task's last
+    retry sends the build again (the row stays wanted)."""
+    from sendcloud_integration.printing import builder
+    from tests.printing.test_builder import FullDisk
+
+    client_for.get(labels_url(batch.pk))
+    monkeypatch.setattr(builder.tempfile, "TemporaryFile", FullDisk)
+    document = BatchDocument.objects.get(batch=batch)
+    outcome = builder.build_document(document_id=document.pk, attempt=builder.BUILD_RETRIES)
+    assert (outcome.status, outcome.retry_in) == ("retrying", None)  # the task's retries are spent
+    response = client_for.get(labels_url(batch.pk))
+    assert response.status_code == 202
+    assert response.json()["problem"] == (
+        "The document could not be written to storage (No space left on device); it is built again shortly."
+    )
+    assert dispatched == []
+    BatchDocument.objects.update(requested_at=timezone.now() - documents.stalled_after())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for.get(labels_url(batch.pk)).status_code == 202
+    assert dispatched == [document.pk]
 
 
 def test_progress_is_reported_while_building(client_for: APIClient, batch: Any) -> None:
@@ -135,6 +165,22 @@ def test_the_stored_document_is_streamed_with_etag_and_a_useful_name(client_for:
     )
     assert response["X-RateLimit-Limit"] == "60"
     assert [p.extract_text().strip() for p in PdfReader(io.BytesIO(data)).pages] == ["A-1", "A-2", "A-3"]
+
+
+@pytest.mark.parametrize(
+    ("slug", "disposition"),
+    [
+        ('o"k', 'attachment; filename="labels-o\\"k-{rest}"'),  # the quote escaped: the name stays one token
+        ("café", "attachment; filename*=utf-8''labels-caf%C3%A9-{rest}"),  # RFC 6266's form for non-ASCII
+    ],
+)
+def test_a_shop_slug_with_a_quote_or_not_ascii_gives_a_well_formed_file_name(
+    client_for: APIClient, batch: Any, slug: str, disposition: str
+) -> None:
+    Shop.objects.filter(pk=batch.shop_id).update(slug=slug)
+    response = ready(client_for, batch)
+    rest = f"{batch.created_at:%Y%m%d}-{str(batch.pk)[:8]}-pdf-A6-by-order_number.pdf"
+    assert response["Content-Disposition"] == disposition.format(rest=rest)
 
 
 def test_zpl_is_served_as_application_zpl(client_for: APIClient, batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:

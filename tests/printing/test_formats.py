@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -215,7 +216,140 @@ def test_a_format_sendcloud_will_not_serve_fails_the_build_naming_the_order(
     monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
     state = documents.document_for(batch=labelled_batch, label_format="png")
     assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "retrying"  # Sendcloud down: not failed
+    state.document.refresh_from_db()
+    assert state.document.status == DocumentStatus.BUILDING
+    assert state.document.error.startswith("Sendcloud did not serve the PNG A6 300 dpi label of order A-1 now")
+    assert len(tries) == download.FORMAT_FETCH_ATTEMPTS
+
+
+def test_a_sendcloud_outage_that_clears_up_delays_the_document_and_never_fails_it(
+    labelled_batch: PushBatch, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every label GET answers 503 for a while: the build is tried again by its task (never a 409), then made."""
+    from celery.exceptions import Retry
+
+    from sendcloud_integration import tasks
+    from sendcloud_integration.pipeline.labels import download
+
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
+    outage = download.FORMAT_FETCH_ATTEMPTS
+    sandbox.set_faults(
+        {
+            "GET /parcel-documents/{type}": [{"kind": "server_error", "status": 503, "times": outage}],
+            "GET /parcels/{id}/documents/{type}": [{"kind": "server_error", "status": 503, "times": outage}],
+        }
+    )
+    state = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert state.document is not None
+    with pytest.raises(Retry):  # the task asks Celery to run it again after the backoff
+        tasks.build_batch_document.run(state.document.pk)
+    again = documents.document_for(batch=labelled_batch, label_format="zpl")  # what the API answers meanwhile
+    assert again.availability is documents.Availability.BUILDING  # a 202, not DocumentBuildFailed's 409
+    assert again.document is not None
+    assert again.document.error.startswith("Sendcloud did not serve the ZPL label of order A-1, A-2, A-3 now")
+    assert not ParcelLabelFile.objects.exists()
+
+    # The outage is over (the sandbox's faults are spent): the retry makes the document.
+    assert builder.build_document(document_id=state.document.pk, attempt=1).status == "ready"
+    done = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert done.availability is documents.Availability.READY
+    assert done.document is not None
+    assert done.document.error == ""
+    assert ParcelLabelFile.objects.filter(variant="zpl").count() == 5
+
+
+class FakeClock:
+    """``timezone.now`` moved on by every sleep of the label fetch, so long waits take no real time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from django.utils import timezone
+
+        self.offset = timedelta()
+        real_now = timezone.now
+        monkeypatch.setattr(timezone, "now", lambda: real_now() + self.offset)
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def test_a_build_waiting_for_the_budget_keeps_its_heartbeat_and_is_not_built_twice(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch, dispatched: list[int]
+) -> None:
+    """Four minutes of waiting for the account's budget, twice ``SENDCLOUD_DOCUMENT_STALLED_SECONDS``: the
+    requests meanwhile find the build alive (no second build), and the build is stored."""
+    from sendcloud_integration.pipeline.labels import download
+
+    clock = FakeClock(monkeypatch)
+    spec = resolve_spec(labelled_batch.shop, label_format="zpl")
+    asked: list[documents.Availability] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        asked.append(documents.request_document(batch=labelled_batch, spec=spec).availability)
+
+    waits = iter([30.0] * 8)
+    monkeypatch.setattr(download.budget, "acquire", lambda **kwargs: next(waits, 0.0))
+    monkeypatch.setattr(download.time, "sleep", sleep)
+    monkeypatch.setattr(builder, "PROGRESS_EVERY", 0.0)
+    state = documents.request_document(batch=labelled_batch, spec=spec)
+    assert state.document is not None
+    assert builder.build_document(document_id=state.document.pk).status == "ready"
+    assert clock.offset >= 2 * documents.stalled_after()
+    assert len(asked) == 48  # 8 waits of 30 s, in slices of 5 s
+    assert set(asked) == {documents.Availability.BUILDING}
+    assert dispatched == []  # never taken for dead: not sent again
+
+
+def test_a_budget_spent_for_too_long_puts_the_build_off_instead_of_waiting_for_ever(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sendcloud_integration.pipeline.labels import download
+
+    clock = FakeClock(monkeypatch)
+    calls = iter(range(100))  # spent for ever, as far as the build can tell (bounded, so the test cannot hang)
+    monkeypatch.setattr(download.budget, "acquire", lambda **kwargs: 30.0 if next(calls, None) is not None else 0.0)
+    monkeypatch.setattr(download.time, "sleep", clock.sleep)
+    state = documents.document_for(batch=labelled_batch, label_format="zpl")
+    assert state.document is not None
+    outcome = builder.build_document(document_id=state.document.pk)
+    assert (outcome.status, outcome.retry_in) == ("retrying", 30.0)
+    assert clock.offset == timedelta(seconds=download.FORMAT_BUDGET_WAIT_MAX)
+    state.document.refresh_from_db()
+    assert state.document.status == DocumentStatus.BUILDING
+    assert "waited 300s for the shop's Sendcloud request budget" in state.document.error
+
+
+def test_a_carrier_that_makes_zpl_only_fails_a_pdf_document_at_once_naming_the_order(
+    labelled_batch: PushBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sendcloud serves a carrier's native ZPL label as ZPL whatever is asked: here DHL Express's (order A-2).
+    Asking again cannot help, so the build fails on the first answer, with what to do instead."""
+    from sendcloud_sandbox import documents as sandbox_documents
+    from sendcloud_sandbox.handlers import documents as sandbox_handlers
+
+    asked_dhl: list[str] = []
+
+    def native_zpl(data: Any, mime: str, **kwargs: Any) -> bytes:
+        if data.carrier.lower().startswith("dhl"):
+            asked_dhl.append(mime)
+            return sandbox_documents.render_label(data, sandbox_documents.ZPL)
+        return sandbox_documents.render_label(data, mime, **kwargs)
+
+    def bulk(labels: Any, mime: str, **kwargs: Any) -> bytes:
+        if any(data.carrier.lower().startswith("dhl") for data in labels):
+            return sandbox_documents.render_labels(labels, sandbox_documents.ZPL)
+        return sandbox_documents.render_labels(labels, mime, **kwargs)
+
+    monkeypatch.setattr(sandbox_handlers, "render_label", native_zpl)
+    monkeypatch.setattr(sandbox_handlers, "render_labels", bulk)
+    state = documents.document_for(batch=labelled_batch, label_format="pdf", paper_size="A4")
+    assert state.document is not None
     assert builder.build_document(document_id=state.document.pk).status == "failed"
     state.document.refresh_from_db()
-    assert state.document.error.startswith("Sendcloud did not serve the PNG A6 300 dpi label of order A-1")
-    assert len(tries) == download.FORMAT_FETCH_ATTEMPTS
+    assert state.document.status == DocumentStatus.FAILED
+    assert state.document.error == (
+        "The carrier of order A-2 makes its labels in ZPL only, so Sendcloud serves them as ZPL and not as "
+        "PDF A4. Print this batch as ZPL."
+    )
+    assert asked_dhl == ["application/pdf"]  # asked once: no retries of what cannot change

@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
-from sendcloud_integration.sendcloud.errors import TransientError
+from sendcloud_integration.sendcloud.errors import OtherFormatServed, TransientError
 
 BASE = "https://sendcloud.test/api"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -42,8 +42,24 @@ def test_zpl_is_asked_for_without_dpi_and_must_be_zpl(sc: SendcloudV3Client, moc
     assert mocked.calls[0].request.headers["Accept"] == "application/zpl"
     assert mocked.calls[0].request.url == url  # the spec: ZPL is not affected by dpi
     mocked.replace(responses.GET, url, body=b"%PDF-1.4 a pdf after all", content_type="application/pdf")
-    with pytest.raises(TransientError, match="not with a ZPL label"):
+    with pytest.raises(OtherFormatServed, match="with 200 and a PDF instead of a ZPL label") as raised:
         sc.download_label("7", label_format="zpl")
+    assert raised.value.served == "application/pdf"
+    mocked.replace(responses.GET, url, body=b"<html>busy</html>", content_type="text/html")
+    with pytest.raises(TransientError, match="not with a ZPL label") as unknown:
+        sc.download_label("7", label_format="zpl")
+    assert not isinstance(unknown.value, OtherFormatServed)
+
+
+def test_a_zpl_label_where_pdf_was_asked_names_the_format_served(
+    sc: SendcloudV3Client, mocked: responses.RequestsMock
+) -> None:
+    """Sendcloud: a carrier's native ZPL label "will always be returned in ZPL"; the caller is told so."""
+    mocked.get(f"{BASE}/v3/parcels/7/documents/label", body=b"^XA^FDx^FS^XZ", content_type="application/zpl")
+    with pytest.raises(OtherFormatServed) as raised:
+        sc.download_label("7", label_format="pdf")
+    assert raised.value.served == "application/zpl"
+    assert isinstance(raised.value, TransientError)  # the label phase keeps waiting for its PDF, as before
 
 
 def test_bulk_zpl_sends_accept_and_png_is_refused_in_bulk(

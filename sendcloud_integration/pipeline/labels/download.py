@@ -24,6 +24,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from sendcloud_integration.exceptions import LabelFormatNotServedNow, LabelFormatUnavailable
 from sendcloud_integration.limits import MAX_PARCELS_PER_DOCUMENT_REQUEST
 from sendcloud_integration.models import ParcelLabelFile, SendcloudIntegration, ShipmentParcel, ShipmentState
 from sendcloud_integration.pipeline.labels.documents import (
@@ -43,7 +44,13 @@ from sendcloud_integration.pipeline.labels.run import LabelRun, ReadyLabel, Skip
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
-from sendcloud_integration.sendcloud.errors import AuthenticationError, NotFound, SendcloudError, TransientError
+from sendcloud_integration.sendcloud.errors import (
+    AuthenticationError,
+    NotFound,
+    OtherFormatServed,
+    SendcloudError,
+    TransientError,
+)
 from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.types import ParcelInfo
 
@@ -250,16 +257,23 @@ def save(run: LabelRun, item: ReadyLabel, pdfs: list[bytes], declaration: bytes 
 # split per parcel with the same checks as the label phase's; PNG comes one parcel per GET, because the bulk
 # route takes no ``dpi`` and one image cannot hold twenty labels.
 
-#: Transient failures of one GET tried again before the document's build gives up.
+#: Transient failures of one GET tried again before the document's build gives up (for now: it is tried later).
 FORMAT_FETCH_ATTEMPTS = 3
+#: The longest one GET waits for the account's request budget, in all, before the build is tried later.
+FORMAT_BUDGET_WAIT_MAX = 300.0
+#: A ``Retry-After`` longer than this is not slept in the worker: the build is tried again later instead.
+FORMAT_RETRY_WAIT_MAX = 60.0
+#: The longest sleep at once while waiting; the build's heartbeat (``beat``) is written between two, so a
+#: waiting build is never taken for a dead one (``SENDCLOUD_DOCUMENT_STALLED_SECONDS``).
+PAUSE_SLICE = 5.0
 
 
-class LabelFormatUnavailable(Exception):
-    """A label could not be had in the format asked; ``message`` says which order's and why, for a person."""
+#: What a carrier that makes its labels natively in ZPL answers whatever format is asked.
+ZPL_MEDIA_TYPE = "application/zpl"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+def _no_beat() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -287,12 +301,21 @@ class WantedParcel:
 
 
 def fetch_in_format(
-    *, integration: SendcloudIntegration, batch_id: uuid.UUID, wanted: Sequence[WantedParcel], fmt: FetchFormat
+    *,
+    integration: SendcloudIntegration,
+    batch_id: uuid.UUID,
+    wanted: Sequence[WantedParcel],
+    fmt: FetchFormat,
+    beat: Callable[[], None] = _no_beat,
 ) -> Iterator[tuple[WantedParcel, bytes]]:
     """Yield each wanted parcel's label in ``fmt``, as Sendcloud serves it, group by group.
 
-    Raises :class:`LabelFormatUnavailable` when a label cannot be had (refused, not served, Sendcloud
-    down after ``FORMAT_FETCH_ATTEMPTS`` tries). Every call is in the batch's call log.
+    Raises :class:`LabelFormatUnavailable` when a label cannot be had (the shop's keys refused, the format
+    refused or not served for the parcel, something that is not a label), and
+    :class:`LabelFormatNotServedNow` when Sendcloud is down or busy after ``FORMAT_FETCH_ATTEMPTS`` tries
+    (worth trying again later), also when the account's budget stays spent for ``FORMAT_BUDGET_WAIT_MAX``.
+    ``beat`` is called at least every ``PAUSE_SLICE`` seconds while it waits (the builder's heartbeat; it
+    may raise to stop the fetch). Every call is in the batch's call log.
     """
     call_log = CallLog(shop_id=integration.shop_id, batch_id=batch_id)
     client = build_client(integration, call_log)
@@ -300,9 +323,9 @@ def fetch_in_format(
     try:
         for start in range(0, len(wanted), size):
             group = list(wanted[start : start + size])
-            labels = _bulk_in_format(client, integration, call_log, group, fmt) if len(group) > 1 else None
+            labels = _bulk_in_format(client, integration, call_log, group, fmt, beat) if len(group) > 1 else None
             if labels is None:
-                labels = [_single_in_format(client, integration, call_log, item, fmt) for item in group]
+                labels = [_single_in_format(client, integration, call_log, item, fmt, beat) for item in group]
             yield from zip(group, labels, strict=True)
             call_log.flush()
     finally:
@@ -329,6 +352,7 @@ def _bulk_in_format(
     call_log: CallLog,
     group: list[WantedParcel],
     fmt: FetchFormat,
+    beat: Callable[[], None],
 ) -> list[bytes] | None:
     """The group's labels from one bulk GET, or None when they must be fetched one by one."""
     parcels = [_parcel_info(item) for item in group]
@@ -340,6 +364,7 @@ def _bulk_in_format(
             group,
             fmt,
             partial(client.download_labels, ids, paper_size=fmt.paper_size or "A6", label_format=fmt.label_format),
+            beat,
         )
     except LabelFormatUnavailable:
         return None  # the single GETs say which parcel it is
@@ -355,6 +380,7 @@ def _single_in_format(
     call_log: CallLog,
     item: WantedParcel,
     fmt: FetchFormat,
+    beat: Callable[[], None],
 ) -> bytes:
     call = partial(
         client.download_label,
@@ -363,7 +389,7 @@ def _single_in_format(
         paper_size=fmt.paper_size or None,
         dpi=fmt.dpi if fmt.label_format == "png" else None,
     )
-    content = _get(integration, call_log, [item], fmt, call)
+    content = _get(integration, call_log, [item], fmt, call, beat)
     if fmt.label_format == "zpl" and len(zpl_labels(content)) < 1:
         raise LabelFormatUnavailable(f"Sendcloud's ZPL label of order {item.order_number} holds no ^XA…^XZ label.")
     return content
@@ -375,12 +401,27 @@ def _get(
     items: Sequence[WantedParcel],
     fmt: FetchFormat,
     call: Callable[[], bytes],
+    beat: Callable[[], None],
 ) -> bytes:
-    """One GET within the account's budget (waited for), tried again on transient failures."""
+    """One GET within the account's budget (waited for), tried again on transient failures.
+
+    A 401, a refusal, an answer that is not a label, or a ZPL label where PDF or PNG was asked (a carrier
+    that makes ZPL only) is :class:`LabelFormatUnavailable` at once; a transient failure on every attempt is
+    :class:`LabelFormatNotServedNow`.
+    """
     orders = ", ".join(dict.fromkeys(item.order_number for item in items))
+    waited = 0.0
     for attempt in range(1, FORMAT_FETCH_ATTEMPTS + 1):
         while wait := budget.acquire(public_key=integration.public_key, kind=budget.Kind.SAFE):
-            time.sleep(min(wait, 30.0))  # a document build is long work already; waiting beats failing it
+            if waited + wait > FORMAT_BUDGET_WAIT_MAX:
+                raise LabelFormatNotServedNow(
+                    f"The {fmt.name} label of order {orders} waited {waited:.0f}s for the shop's Sendcloud "
+                    "request budget, which other work is using.",
+                    retry_after=wait,
+                )
+            pause = min(wait, 30.0)  # a document build is long work already; waiting beats failing it
+            _pause(pause, beat)
+            waited += pause
         call_log.for_orders(list(dict.fromkeys(item.order_id for item in items)))
         try:
             return call()
@@ -388,16 +429,36 @@ def _get(
             integration.mark_disconnected(exc.message)
             raise LabelFormatUnavailable(f"Sendcloud refused the shop's keys: {exc.message}") from None
         except TransientError as exc:
-            if attempt == FORMAT_FETCH_ATTEMPTS:
+            if isinstance(exc, OtherFormatServed) and exc.served == ZPL_MEDIA_TYPE:
+                # Sendcloud documents it: a carrier's native ZPL label is always served as ZPL. Asking again
+                # cannot help; only a ZPL document can hold this order's label.
                 raise LabelFormatUnavailable(
-                    f"Sendcloud did not serve the {fmt.name} label of order {orders}: {exc.message}"
+                    f"The carrier of order {orders} makes its labels in ZPL only, so Sendcloud serves them as "
+                    f"ZPL and not as {fmt.name}. Print this batch as ZPL."
                 ) from None
-            time.sleep(exc.retry_after or float(attempt))
+            if attempt == FORMAT_FETCH_ATTEMPTS or (exc.retry_after or 0.0) > FORMAT_RETRY_WAIT_MAX:
+                # Sendcloud is down or busy: the build is tried again later
+                raise LabelFormatNotServedNow(
+                    f"Sendcloud did not serve the {fmt.name} label of order {orders} now: {exc.message}",
+                    retry_after=exc.retry_after,
+                ) from None
+            _pause(exc.retry_after or float(attempt), beat)
         except (SendcloudError, ValueError) as exc:
             raise LabelFormatUnavailable(
                 f"Sendcloud did not serve the {fmt.name} label of order {orders}: {exc}"
             ) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pause(seconds: float, beat: Callable[[], None]) -> None:
+    """Sleep ``seconds`` in slices of at most ``PAUSE_SLICE``, calling ``beat`` before each and at the end."""
+    left = seconds
+    while left > 0:
+        beat()
+        step = min(left, PAUSE_SLICE)
+        time.sleep(step)
+        left -= step
+    beat()
 
 
 def _parcel_info(item: WantedParcel) -> ParcelInfo:
