@@ -128,7 +128,7 @@ def test_a_failing_database_leaves_the_shipment_gauge_out_and_says_so(caplog: py
 
 
 def test_a_sample_left_out_is_not_read_as_zero() -> None:
-    scraped = samples("# TYPE wemasy_shipments gauge\nwemasy_shipments{state=\"queued\"} 0\n")
+    scraped = samples('# TYPE wemasy_shipments gauge\nwemasy_shipments{state="queued"} 0\n')
     assert value(scraped, "wemasy_shipments", state="queued") == 0
     with pytest.raises(AssertionError, match="no sample"):
         value(scraped, "wemasy_shipments", state="failed")
