@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import responses
+from django.db import OperationalError, connection
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
-from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
 from sendcloud_integration.pipeline import batches
