@@ -64,52 +64,57 @@ def check_service_points(run: LabelRun, rows: list[OrderShipment]) -> list[Order
     cleared: list[OrderShipment] = []
     found_open: list[OrderShipment] = []
     now = timezone.now()
-    for row in rows:
-        point_id = row.order.service_point_id.strip()
-        if not point_id or checked_recently(row, point_id, now):
-            cleared.append(row)
-            continue
-        if run.unsafe_blocked or run.out_of_time():
-            continue
-        # headroom=1: the label request of the rows cleared so far keeps its slot.
-        wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE, headroom=1)
-        if wait:
-            run.unsafe_blocked = True
-            run.wait_for(wait)
-            continue
-        run.heartbeat()
-        run.call_log.for_orders([row.order_id])
-        try:
-            available = run.client.check_service_point(point_id)
-        except AuthenticationError as exc:
-            run.halt(exc)
-        except NotFound:
-            run.count_failed(
-                fail(
-                    [row],
-                    f"The service point {point_id} is unknown to Sendcloud; no label was bought. "
-                    "Choose another service point for the order and re-push it.",
-                )
-            )
-            continue
-        except TransientError as exc:
-            logger.warning("batch=%s order=%s service point check failed: %s", row.batch_id, row.order_id, exc)
-            if run.exhausted:
-                run.count_failed(fail([row], gave_up(run.attempt, f"service point check: {exc.message}")))
-            else:
-                run.failure(exc.message, backoff_seconds(run.attempt, exc.retry_after))
-            continue
-        except (SendcloudError, ValueError) as exc:
-            run.count_failed(fail([row], f"The service point {point_id} could not be checked: {exc}"))
-            continue
-        if available:
-            cleared.append(row)
-            found_open.append(row)
-        else:
-            logger.info("batch=%s order=%s service point %s unavailable", row.batch_id, row.order_id, point_id)
-            run.count_failed(fail([row], unavailable_message(point_id)))
-    record_open(found_open)
+    try:
+        for row in rows:
+            point_id = row.order.service_point_id.strip()
+            if not point_id or checked_recently(row, point_id, now):
+                cleared.append(row)
+            elif not (run.unsafe_blocked or run.out_of_time()) and point_is_open(run, row, point_id):
+                cleared.append(row)
+                found_open.append(row)
+    finally:  # also when the run halts (refused credentials) midway: the checks made stand
+        record_open(found_open)
     return cleared
+
+
+def point_is_open(run: LabelRun, row: OrderShipment, point_id: str) -> bool:
+    """Ask Sendcloud whether the row's point takes parcels. False also when it was not asked (no slot to
+    spare: the run waits) or could not answer (a retry is scheduled), and when the row failed."""
+    # headroom=1: the label request of the rows cleared so far keeps its slot.
+    wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE, headroom=1)
+    if wait:
+        run.unsafe_blocked = True
+        run.wait_for(wait)
+        return False
+    run.heartbeat()
+    run.call_log.for_orders([row.order_id])
+    try:
+        available = run.client.check_service_point(point_id)
+    except AuthenticationError as exc:
+        run.halt(exc)
+    except NotFound:
+        run.count_failed(
+            fail(
+                [row],
+                f"The service point {point_id} is unknown to Sendcloud; no label was bought. "
+                "Choose another service point for the order and re-push it.",
+            )
+        )
+        return False
+    except TransientError as exc:
+        logger.warning("batch=%s order=%s service point check failed: %s", row.batch_id, row.order_id, exc)
+        if run.exhausted:
+            run.count_failed(fail([row], gave_up(run.attempt, f"service point check: {exc.message}")))
+        else:
+            run.failure(exc.message, backoff_seconds(run.attempt, exc.retry_after))
+        return False
+    except (SendcloudError, ValueError) as exc:
+        run.count_failed(fail([row], f"The service point {point_id} could not be checked: {exc}"))
+        return False
+    if not available:
+        logger.info("batch=%s order=%s service point %s unavailable", row.batch_id, row.order_id, point_id)
+        run.count_failed(fail([row], unavailable_message(point_id)))
+    return available
 
 
 def checked_recently(row: OrderShipment, point_id: str, now: datetime) -> bool:
