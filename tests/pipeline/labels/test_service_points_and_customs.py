@@ -178,7 +178,7 @@ def test_a_point_found_open_minutes_ago_is_not_checked_again_but_another_point_i
         shop=shop, order_ids=[fresh.pk, moved.pk, stale.pk], create_label=True, actor=services.Actor.command("test")
     )
     now = timezone.now()
-    for order, point, when in ((fresh, "1000001", 4), (moved, "1000009", 1), (stale, "1000003", 6)):
+    for order, point, when in ((fresh, "1000001", 4.5), (moved, "1000001", 1), (stale, "1000003", 5.5)):
         OrderShipment.objects.filter(order=order).update(
             service_point_checked_at=now - timedelta(minutes=when), service_point_checked_id=point
         )
@@ -188,6 +188,39 @@ def test_a_point_found_open_minutes_ago_is_not_checked_again_but_another_point_i
     assert checked == ["1000002", "1000003"]  # a point other than the one checked, and a check too old
     assert {row(o).state for o in (fresh, moved, stale)} == {ShipmentState.LABELLED}
     assert row(moved).service_point_checked_id == "1000002"
+
+
+def test_checks_whose_label_request_found_no_slot_are_not_repeated_by_the_next_run(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    from sendcloud_integration.pipeline import process
+
+    orders = [OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001") for _ in range(3)]
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    taken = mock.Mock(Kind=budget.Kind, acquire=mock.Mock(return_value=30.0))  # another chunk took the slot
+    with mock.patch("sendcloud_integration.pipeline.labels.request.budget", taken):
+        process.process_chunk(batch_id=result.batch_id, chunk_number=1)
+    assert (len(routes(sandbox, CHECK)), routes(sandbox, LABELS)) == (3, [])
+
+    run_chunk_until_done(PushBatch.objects.get(pk=result.batch_id), deadline_seconds=30, pause=0.05)
+
+    assert len(routes(sandbox, CHECK)) == 3  # the next run used the recorded checks
+    assert {row(o).state for o in orders} == {ShipmentState.LABELLED}
+
+
+def test_a_check_is_fresh_for_exactly_check_fresh() -> None:
+    from django.utils import timezone
+
+    from sendcloud_integration.pipeline.labels.service_points import CHECK_FRESH, checked_recently
+
+    now = timezone.now()
+    edge = OrderShipment(service_point_checked_at=now - CHECK_FRESH, service_point_checked_id="1000001")
+    assert checked_recently(edge, "1000001", now)
+    assert not checked_recently(edge, "1000001", now + timedelta(microseconds=1))
+    assert not checked_recently(edge, "1000002", now)
+    assert not checked_recently(OrderShipment(service_point_checked_id="1000001"), "1000001", now)
 
 
 def test_a_point_named_only_by_the_carriers_id_is_not_checked(
