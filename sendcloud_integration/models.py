@@ -359,6 +359,12 @@ class OrderShipment(models.Model):
     label_requested_at = models.DateTimeField(
         null=True, blank=True, help_text="Set before a label is asked for: guards against a second label."
     )
+    service_point_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Sendcloud last said the order's service point takes parcels."
+    )
+    service_point_checked_id = models.CharField(
+        max_length=64, blank=True, help_text="The service point that check was for (Sendcloud's id)."
+    )
     pushed_at = models.DateTimeField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from webshop import shipping_locks
 from webshop.models import (
     ApiToken,
     CustomsExportType,
@@ -614,8 +615,88 @@ class _Reader:
                 self.fail(f"{key}[{index}]", "must be an object")
 
 
+#: The ``Order`` columns that are shipping data: an order whose shipping data is locked keeps them.
+_SHIPPING_COLUMNS: Final = (
+    "shipping_option_code",
+    "weight_kg",
+    *_SERVICE_POINT_COLUMNS.values(),
+    *_CUSTOMS_COLUMNS.values(),
+)
+#: Their names in the import (what an error names).
+_SHIPPING_KEYS: Final = {
+    "shipping_option_code": "shipping_option_code",
+    "weight_kg": "weight_kg",
+    **{column: f"service_point.{key}" for key, column in _SERVICE_POINT_COLUMNS.items()},
+    **{column: f"customs.{key}" for key, column in _CUSTOMS_COLUMNS.items()},
+}
+
+
+def _refuse_locked_shipping_changes(*, shop: Shop, orders: list[_OrderData]) -> None:
+    """Refuse the import when it changes the shipping data of an order that may not change it now.
+
+    An order a carrier integration is sending, or that has a label, keeps its service point, customs data,
+    shipping option, weight and parcels: the same rule the integration's own doors apply (asked through
+    :mod:`webshop.shipping_locks`). An import that carries the same values for it is fine, so re-importing
+    a whole feed does not trip over orders in flight; one that changes them fails as a whole, naming each
+    order and field, like any other invalid input.
+
+    The existing orders are locked first (``FOR NO KEY UPDATE``, in id order, as a push locks them), so a
+    push cannot start on one between this check and the write.
+    """
+    ids = sorted(_order_ids(shop=shop, numbers=[data.order_number for data in orders]).values())
+    if not ids:
+        return
+    current: dict[str, dict[str, Any]] = {}
+    parcels: dict[int, list[tuple[Decimal | None, ...]]] = {}
+    for id_batch in _batches(ids):
+        for row in (
+            Order.objects.filter(pk__in=id_batch)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values("pk", "order_number", *_SHIPPING_COLUMNS)
+        ):
+            current[row["order_number"]] = row
+        for order_id, *sizes in (
+            OrderParcel.objects.filter(order_id__in=id_batch)
+            .order_by("order_id", "position")
+            .values_list("order_id", "weight_kg", "length_cm", "width_cm", "height_cm")
+        ):
+            parcels.setdefault(order_id, []).append(tuple(sizes))
+    changes: dict[int, tuple[int, str, list[str]]] = {}
+    for index, data in enumerate(orders):
+        row = current.get(data.order_number)
+        if row is None:
+            continue
+        new = {
+            "shipping_option_code": data.shipping_option_code,
+            "weight_kg": data.weight_kg,
+            **_service_point_columns(data.service_point),
+            **_customs_columns(data.customs),
+        }
+        changed = [_SHIPPING_KEYS[column] for column in _SHIPPING_COLUMNS if row[column] != new[column]]
+        boxes = [(p.weight_kg, p.length_cm, p.width_cm, p.height_cm) for p in data.parcels]
+        if parcels.get(row["pk"], []) != boxes:
+            changed.append("parcels")
+        if changed:
+            changes[row["pk"]] = (index, data.order_number, changed)
+    locked = shipping_locks.locked_orders(list(changes))
+    if locked:
+        raise OrderImportError(
+            [
+                f"item {index} ({number}): its shipping data cannot change now ({locked[order_id]}), "
+                f"but the import changes {', '.join(changed)}"
+                for order_id, (index, number, changed) in sorted(changes.items(), key=lambda item: item[1][0])
+                if order_id in locked
+            ]
+        )
+
+
 def _save_orders(*, shop: Shop, orders: list[_OrderData]) -> list[Order]:
-    """Upsert the orders, then replace all their lines and addresses: a few statements per batch."""
+    """Upsert the orders, then replace all their lines and addresses: a few statements per batch.
+
+    First refused if it would change a locked order's shipping data (:func:`_refuse_locked_shipping_changes`).
+    """
+    _refuse_locked_shipping_changes(shop=shop, orders=orders)
     rows = [
         Order(
             shop=shop,

@@ -230,10 +230,15 @@ class BatchOrderSerializer(serializers.Serializer):
     )
     chunk = serializers.IntegerField(min_value=1, allow_null=True)
     service_point = BatchOrderServicePointSerializer(
-        allow_null=True, help_text="The pickup point the order is delivered to; null: its address."
+        allow_null=True,
+        help_text="The pickup point the order is delivered to, as the order has it now; null: its address.",
     )
     customs = BatchOrderCustomsSerializer(
-        allow_null=True, help_text="What customs get (the shop's defaults applied); null inside the EU customs area."
+        allow_null=True,
+        help_text=(
+            "What customs get (the shop's defaults applied); null inside the EU customs area. Current data: worked "
+            "out from the order and the shop's defaults as they are now, not a copy of what was sent."
+        ),
     )
     documents = serializers.ListField(
         child=serializers.ChoiceField(choices=["label", "customs_declaration"]),

@@ -67,19 +67,26 @@ def account_key(public_key: str) -> str:
 
 
 class Store(Protocol):
-    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float: ...
+    def take(self, key: str, windows: list[Window], *, consume: bool = True, headroom: int = 0) -> float: ...
 
 
-# KEYS[1]: the log; ARGV: member, '1' to take a slot or '0' to only look, then (seconds, limit) pairs.
+def _granting(limit: int, headroom: int) -> int:
+    """How many grants a window allows a caller that must leave ``headroom`` slots free (never fewer than 1)."""
+    return max(1, limit - headroom)
+
+
+# KEYS[1]: the log; ARGV: member, '1' to take a slot or '0' to only look, the headroom (slots the caller
+# must leave free in every window), then (seconds, limit) pairs.
 # Returns 0 when a slot is (or was) free, else the wait in milliseconds.
 _LUA_TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local longest = 0
 local wait = 0
-for i = 3, #ARGV, 2 do
+local headroom = tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
   local span = tonumber(ARGV[i]) * 1000
-  local limit = tonumber(ARGV[i + 1])
+  local limit = math.max(1, tonumber(ARGV[i + 1]) - headroom)
   if span > longest then longest = span end
   local count = redis.call('ZCOUNT', KEYS[1], now - span, '+inf')
   if count >= limit then
@@ -107,9 +114,9 @@ class RedisStore:
         # (two grants under one member would be one entry in the log, and one request too many).
         self._counter = itertools.count(1)
 
-    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float:
+    def take(self, key: str, windows: list[Window], *, consume: bool = True, headroom: int = 0) -> float:
         member = f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}-{next(self._counter)}"
-        args: list[Any] = [member, "1" if consume else "0"]
+        args: list[Any] = [member, "1" if consume else "0", headroom]
         for window in windows:
             args.extend([window.seconds, window.limit])
         wait_ms = int(self._take(keys=[f"{settings.SENDCLOUD_BUDGET_KEY_PREFIX}:sendcloud-budget:{key}"], args=args))
@@ -123,7 +130,7 @@ class FileStore:
         self._directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def take(self, key: str, windows: list[Window], *, consume: bool = True) -> float:
+    def take(self, key: str, windows: list[Window], *, consume: bool = True, headroom: int = 0) -> float:
         path = self._directory / f"{key}.json"
         with path.open("a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -135,8 +142,9 @@ class FileStore:
             wait = 0.0
             for window in windows:
                 recent = [stamp for stamp in log if stamp > now - window.seconds]
-                if len(recent) >= window.limit:
-                    wait = max(wait, recent[len(recent) - window.limit] + window.seconds - now)
+                limit = _granting(window.limit, headroom)
+                if len(recent) >= limit:
+                    wait = max(wait, recent[len(recent) - limit] + window.seconds - now)
             if wait <= 0 and consume:
                 log.append(now)
             handle.seek(0)
@@ -156,11 +164,15 @@ def store() -> Store:
     return _store
 
 
-def take(*, public_key: str, kind: Kind) -> float:
-    """Take one request slot for the account. Returns 0.0 when granted, else seconds to wait."""
+def take(*, public_key: str, kind: Kind, headroom: int = 0) -> float:
+    """Take one request slot for the account. Returns 0.0 when granted, else seconds to wait.
+
+    With ``headroom``, the slot is granted only if that many more stay free in every window: a request
+    that prepares another (a service-point check before its label request) leaves the other its slot.
+    """
     if not settings.SENDCLOUD_BUDGET_ENABLED:
         return 0.0
-    return store().take(f"{account_key(public_key)}:{kind}", windows(kind))
+    return store().take(f"{account_key(public_key)}:{kind}", windows(kind), headroom=headroom)
 
 
 def peek(*, public_key: str, kind: Kind) -> float:
@@ -175,7 +187,7 @@ def peek(*, public_key: str, kind: Kind) -> float:
     return store().take(f"{account_key(public_key)}:{kind}", windows(kind), consume=False)
 
 
-def acquire(*, public_key: str, kind: Kind, consume: bool = True) -> float:
+def acquire(*, public_key: str, kind: Kind, consume: bool = True, headroom: int = 0) -> float:
     """Take (or, with ``consume=False``, look for) a slot, sleeping through short waits.
 
     A wait of at most ``SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS`` (the per-second burst window) is
@@ -184,11 +196,16 @@ def acquire(*, public_key: str, kind: Kind, consume: bool = True) -> float:
     exactly the situation in which Celery workers are known to stop fetching work. Longer waits
     (the per-minute window) are returned, and the caller re-schedules itself without holding its
     worker. Returns 0.0 when the slot was granted (or is free), else the seconds still to wait.
+    ``headroom`` is :func:`take`'s (a slot only if that many more stay free).
     """
     limit = settings.SENDCLOUD_BUDGET_MAX_SLEEP_SECONDS
     slept = 0.0
     while True:
-        wait = take(public_key=public_key, kind=kind) if consume else peek(public_key=public_key, kind=kind)
+        wait = (
+            take(public_key=public_key, kind=kind, headroom=headroom)
+            if consume
+            else peek(public_key=public_key, kind=kind)
+        )
         if not wait or wait > limit or slept + wait > 2 * limit:
             metrics.record_budget_deferred(kind=kind, wait=wait)
             return wait

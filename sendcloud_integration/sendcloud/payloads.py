@@ -321,10 +321,21 @@ def service_point_details(point: ServicePoint) -> dict[str, Any]:
     return details
 
 
+# Tax-number prefixes that are not ISO 3166-1 country codes: Greek VAT numbers start with EL, and Northern
+# Ireland's VAT and EORI numbers (the Windsor Framework's) with XI; Sendcloud's ``country_code`` is the ISO code.
+TAX_PREFIX_COUNTRIES = {"EL": "GR", "XI": "GB"}
+
+
 def _tax_number(name: str, value: str, country: str) -> dict[str, Any]:
-    """A ``tax_numbers`` entry; its country is the number's own prefix (``NL…``) when it has one."""
+    """A ``tax_numbers`` entry; its country is the number's own prefix (``NL…``) when it has one.
+
+    The prefix is read as an ISO country code, with the two tax prefixes that are not (EL, XI) mapped to
+    theirs; a number without a letter prefix takes ``country`` (the sender's or the destination's).
+    """
     prefix = value[:2].upper()
-    return {"name": name, "country_code": prefix if prefix.isalpha() else (country or None), "value": value}
+    if not prefix.isalpha():
+        return {"name": name, "country_code": country or None, "value": value}
+    return {"name": name, "country_code": TAX_PREFIX_COUNTRIES.get(prefix, prefix), "value": value}
 
 
 def customs_details(declared: Customs, destination_country: str) -> dict[str, Any]:

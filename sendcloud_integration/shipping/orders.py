@@ -28,7 +28,6 @@ from sendcloud_integration.exceptions import (
 )
 from sendcloud_integration.limits import MAX_PARCELS_PER_SHIPMENT
 from sendcloud_integration.models import (
-    IN_FLIGHT_STATES,
     OrderShipment,
     SendcloudIntegration,
     ShipmentState,
@@ -41,6 +40,7 @@ from sendcloud_integration.sendcloud.errors import AuthenticationError, OrdersRe
 from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.shipping_data import ShippingData, shipping_data
 from sendcloud_integration.shipping.catalogue import find_option
+from sendcloud_integration.shipping.locks import Lock, lock_of
 from webshop.models import Order, OrderParcel, Shop
 
 logger = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ def in_sendcloud(shipment: OrderShipment | None) -> bool:
 
 
 def _refuse_if_locked(order: Order, shipment: OrderShipment | None) -> None:
-    if shipment is None:
-        return
-    if shipment.state == ShipmentState.LABELLED or shipment.labelled_at is not None:
+    lock = lock_of(shipment)
+    if lock is Lock.LABELLED:
         raise ShippingDataLocked(
             f"Order {order.order_number} already has a label, so its shipping data cannot change: cancel the "
             "label in Sendcloud first. Nothing was changed."
         )
-    if shipment.state in IN_FLIGHT_STATES:
+    if lock is Lock.IN_FLIGHT:
+        assert shipment is not None
         raise ShippingDataLocked(
             f"Order {order.order_number} is being sent to Sendcloud (batch {shipment.batch_id}); update it once "
             "that batch is done. Nothing was changed."

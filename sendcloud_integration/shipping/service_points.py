@@ -28,13 +28,14 @@ from sendcloud_integration.exceptions import (
     SendcloudUnavailable,
     ShippingDataLocked,
 )
-from sendcloud_integration.models import IN_FLIGHT_STATES, OrderShipment, ShipmentState
+from sendcloud_integration.models import OrderShipment
 from sendcloud_integration.push.services import ready_integration
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.errors import AuthenticationError, SendcloudError, TransientError
 from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.types import ServicePointInfo
+from sendcloud_integration.shipping.locks import Lock, lock_of
 from webshop.models import Order, Shop
 
 logger = logging.getLogger(__name__)
@@ -154,10 +155,10 @@ def set_service_point(*, order: Order, point_id: str, carrier_point_id: str = ""
         raise InvalidShippingData("A post number needs a service point.", field="service_point_post_number")
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        state = OrderShipment.objects.filter(order=locked).values_list("state", flat=True).first()
-        if state in IN_FLIGHT_STATES:
+        lock = lock_of(OrderShipment.objects.filter(order=locked).only("state", "labelled_at").first())
+        if lock is Lock.IN_FLIGHT:
             raise ShippingDataLocked("A batch is working on this order; change its service point when it is done.")
-        if state == ShipmentState.LABELLED:
+        if lock is Lock.LABELLED:
             raise ShippingDataLocked("The order has a label; its service point can no longer change.")
         locked.service_point_id = point_id
         locked.service_point_carrier_id = carrier_point_id

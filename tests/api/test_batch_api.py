@@ -411,6 +411,19 @@ def test_each_order_shows_its_service_point_and_customs_data(client_for: APIClie
     assert results["D-3"]["customs"]["invoice_number"] is None
 
 
+def test_customs_shows_the_shops_current_defaults_not_a_copy_of_what_was_sent(
+    client_for: APIClient, shop: Shop
+) -> None:
+    swiss = OrderFactory(shop=shop, address={"country": "CH", "postal_code": "8001", "city": "Zürich"})
+    batch = start_batch(shop, [swiss])
+    set_state(swiss, ShipmentState.PUSHED)
+    SendcloudIntegration.objects.filter(shop=shop).update(customs_export_type="commercial_b2b")  # after the push
+
+    [result] = client_for.get(batch_url(batch.pk)).json()["orders"]["results"]
+
+    assert result["customs"]["export_type"] == "commercial_b2b"  # as docs/api.md says: current data
+
+
 def test_each_order_says_which_documents_it_has(client_for: APIClient, shop: Shop) -> None:
     orders = make_orders(shop, ["C-1", "C-2", "C-3"])
     batch = start_batch(shop, orders, create_label=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.db import OperationalError, connection
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,16 +46,41 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def scrape() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Scraped = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+#: What prometheus-client 0.26 sends (text format 1.0.0); docs/api.md names it, so a change must show here.
+CONTENT_TYPE = "text/plain; version=1.0.0; charset=utf-8"
+
+
+def scrape() -> Scraped:
     """The scraper's view (a client of its own: an API client's token would replace the metrics token)."""
     response = APIClient().get("/metrics", **BEARER)
     assert response.status_code == 200, response.content[:300]
-    assert response["Content-Type"].startswith("text/plain; version=")
+    assert response["Content-Type"] == CONTENT_TYPE
     return samples(response.content.decode())
 
 
-def value(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return scraped.get((name, frozenset(labels.items())), 0.0)
+def value(scraped: Scraped, name: str, **labels: str) -> float:
+    """One sample's value. A sample that is not there fails: a gauge left out is not a gauge at 0."""
+    key = (name, frozenset(labels.items()))
+    if key not in scraped:
+        raise AssertionError(f"no sample {name}{labels} in the scrape")
+    return scraped[key]
+
+
+def moved(before: Scraped, after: Scraped, name: str, **labels: str) -> float:
+    """How far a counter moved between two scrapes.
+
+    A labelled counter's sample appears at its first increment, so one missing from ``before`` started at
+    0, and one missing from both never moved. The metric itself must be in ``after`` (a misspelt or lost
+    metric fails rather than reading 0), and a sample in ``before`` must still be in ``after``.
+    """
+    if not any(sample_name == name for sample_name, _ in after):
+        raise AssertionError(f"no metric {name} in the scrape")
+    key = (name, frozenset(labels.items()))
+    if key not in before and key not in after:
+        return 0.0
+    return value(after, name, **labels) - before.get(key, 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +106,36 @@ def test_an_unset_token_refuses_in_production_and_says_what_to_set(api_client: A
     assert api_client.get("/metrics").status_code == 200  # make run: no token needed
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "head", "options"])
+def test_anything_but_get_is_405_naming_get(method: str) -> None:
+    response = getattr(APIClient(), method)("/metrics", **BEARER)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert b"wemasy_" not in response.content
+
+
+def test_a_failing_database_leaves_the_shipment_gauge_out_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    def refuse(*args: object) -> None:
+        raise OperationalError("connection to server at 127.0.0.1 failed")
+
+    with connection.execute_wrapper(refuse):  # every query of the scrape fails, as in an outage
+        scraped = scrape()
+    assert value(scraped, "wemasy_scrape_errors", source="database") == 1
+    assert not any(name == "wemasy_shipments" for name, _ in scraped)
+    assert ("wemasy_scrape_errors", frozenset({("source", "broker")})) in scraped  # the rest is still read
+    assert "metrics: reading shipment states failed" in caplog.text
+    assert value(scrape(), "wemasy_scrape_errors", source="database") == 0  # back once the database answers
+
+
+def test_a_sample_left_out_is_not_read_as_zero() -> None:
+    scraped = samples('# TYPE wemasy_shipments gauge\nwemasy_shipments{state="queued"} 0\n')
+    assert value(scraped, "wemasy_shipments", state="queued") == 0
+    with pytest.raises(AssertionError, match="no sample"):
+        value(scraped, "wemasy_shipments", state="failed")
+    with pytest.raises(AssertionError, match="no metric"):
+        moved(scraped, scraped, "wemasy_shipment", state="queued")
+
+
 def test_a_push_moves_the_push_counters_and_the_shipment_gauge(
     client_for: APIClient, shop: Shop, integration: object
 ) -> None:
@@ -91,11 +147,9 @@ def test_a_push_moves_the_push_counters_and_the_shipment_gauge(
     assert response.status_code == 200
     after = scrape()
 
-    pushes = value(after, "wemasy_pushes_total", door="api_token", outcome="queued")
-    assert pushes - value(before, "wemasy_pushes_total", door="api_token", outcome="queued") == 1
-    for category, moved in (("new", 3), ("skipped", 1), ("retry", 0)):
-        name = "wemasy_push_orders_total"
-        assert value(after, name, category=category) - value(before, name, category=category) == moved
+    assert moved(before, after, "wemasy_pushes_total", door="api_token", outcome="queued") == 1
+    for category, by in (("new", 3), ("skipped", 1), ("retry", 0)):
+        assert moved(before, after, "wemasy_push_orders_total", category=category) == by
     assert value(after, "wemasy_shipments", state="queued") == 3
     assert value(after, "wemasy_shipments", state="failed") == 0
     assert value(after, "wemasy_scrape_errors", source="database") == 0
@@ -103,12 +157,7 @@ def test_a_push_moves_the_push_counters_and_the_shipment_gauge(
     # The same push again queues nothing: a push of its own outcome.
     client_for.post(PUSH_URL, {"create_label": False, "order_ids": [orders[0].pk]}, format="json")
     again = scrape()
-    name = "wemasy_pushes_total"
-    assert (
-        value(again, name, door="api_token", outcome="nothing_queued")
-        - value(after, name, door="api_token", outcome="nothing_queued")
-        == 1
-    )
+    assert moved(after, again, "wemasy_pushes_total", door="api_token", outcome="nothing_queued") == 1
 
 
 def test_a_refused_push_is_counted_as_refused(client_for: APIClient, shop: Shop) -> None:
@@ -116,12 +165,7 @@ def test_a_refused_push_is_counted_as_refused(client_for: APIClient, shop: Shop)
     response = client_for.post(PUSH_URL, {"create_label": False, "order_ids": [1]}, format="json")
     assert response.status_code == 400  # no Sendcloud integration
     after = scrape()
-    name = "wemasy_pushes_total"
-    assert (
-        value(after, name, door="api_token", outcome="refused")
-        - value(before, name, door="api_token", outcome="refused")
-        == 1
-    )
+    assert moved(before, after, "wemasy_pushes_total", door="api_token", outcome="refused") == 1
 
 
 def test_sendcloud_calls_are_counted_by_path_template_never_by_id(api_client: APIClient) -> None:
@@ -133,18 +177,18 @@ def test_sendcloud_calls_are_counted_by_path_template_never_by_id(api_client: AP
     on_call(CallRecord("GET", "/v3/parcels/55/documents/label", None, 30_000, "timeout"))
     after = scrape()
 
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def since(name: str, **labels: str) -> float:
+        return moved(before, after, name, **labels)
 
     assert len(forwarded) == 3  # the call log still gets every record
-    assert moved("wemasy_sendcloud_calls_total", method="GET", endpoint="/v3/shipments/{id}", status="200") == 1
-    assert moved("wemasy_sendcloud_calls_total", method="POST", endpoint="/v3/orders", status="429") == 1
-    assert moved("wemasy_sendcloud_rate_limited_total", method="POST", endpoint="/v3/orders") == 1
+    assert since("wemasy_sendcloud_calls_total", method="GET", endpoint="/v3/shipments/{id}", status="200") == 1
+    assert since("wemasy_sendcloud_calls_total", method="POST", endpoint="/v3/orders", status="429") == 1
+    assert since("wemasy_sendcloud_rate_limited_total", method="POST", endpoint="/v3/orders") == 1
     label = {"method": "GET", "endpoint": "/v3/parcels/{id}/documents/label"}
-    assert moved("wemasy_sendcloud_calls_total", **label, status="no_answer") == 1
-    assert moved("wemasy_sendcloud_call_duration_seconds_count", **label) == 1
-    assert moved("wemasy_sendcloud_call_duration_seconds_bucket", **label, le="30.0") == 1
-    assert moved("wemasy_sendcloud_call_duration_seconds_bucket", **label, le="10.0") == 0
+    assert since("wemasy_sendcloud_calls_total", **label, status="no_answer") == 1
+    assert since("wemasy_sendcloud_call_duration_seconds_count", **label) == 1
+    assert since("wemasy_sendcloud_call_duration_seconds_bucket", **label, le="30.0") == 1
+    assert since("wemasy_sendcloud_call_duration_seconds_bucket", **label, le="10.0") == 0
     assert not any("9876543" in str(key) or "55" in dict(key[1]).get("endpoint", "") for key in after)
 
 
@@ -232,12 +276,12 @@ def test_a_worker_run_moves_the_pipeline_and_sendcloud_counters(shop: Shop, inte
     batches.finish_batch(batch_id=result.batch_id)
     after = scrape()
 
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def since(name: str, **labels: str) -> float:
+        return moved(before, after, name, **labels)
 
-    assert moved("wemasy_pipeline_orders_total", outcome="pushed") == 2
-    assert moved("wemasy_chunks_total", outcome="done") == 1
-    assert moved("wemasy_chunks_total", outcome="skipped") == 1
-    assert moved("wemasy_sendcloud_calls_total", method="POST", endpoint="/v3/orders", status="201") == 1
-    assert moved("wemasy_batch_duration_seconds_count", status="completed") == 1
+    assert since("wemasy_pipeline_orders_total", outcome="pushed") == 2
+    assert since("wemasy_chunks_total", outcome="done") == 1
+    assert since("wemasy_chunks_total", outcome="skipped") == 1
+    assert since("wemasy_sendcloud_calls_total", method="POST", endpoint="/v3/orders", status="201") == 1
+    assert since("wemasy_batch_duration_seconds_count", status="completed") == 1
     assert value(after, "wemasy_shipments", state="queued") == 0

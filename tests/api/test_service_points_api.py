@@ -128,7 +128,7 @@ def test_503_when_the_read_budget_is_spent(
         response = reader.get(URL, {"country": "NL", "postal_code": "1012", "carrier": "postnl"})
     assert response.status_code == 503
     assert "try again in 13 s" in response.json()["message"]
-    assert take.call_args.kwargs == {"public_key": "sandbox-public", "kind": budget.Kind.SAFE}
+    assert take.call_args.kwargs == {"public_key": "sandbox-public", "kind": budget.Kind.SAFE, "headroom": 0}
     assert sendcloud_calls(sandbox) == []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.commands.conftest import SAMPLE_ORDERS, run
@@ -179,11 +179,14 @@ def test_queries_do_not_grow_with_the_number_of_orders(shop: Shop, sample_items:
         import_orders(shop=shop, items=many(5, "S"))
     with CaptureQueriesContext(connection) as large:
         import_orders(shop=shop, items=many(60, "L"))
+    with CaptureQueriesContext(connection) as small_update:
+        import_orders(shop=shop, items=many(5, "S"))
     with CaptureQueriesContext(connection) as update:
         import_orders(shop=shop, items=many(60, "L"))
 
     assert len(large) == len(small)
-    assert len(update) == len(small)
+    # An update also locks the existing orders and reads their parcels (the shipping-data lock check).
+    assert len(update) == len(small_update)
     assert Order.objects.filter(shop=shop).count() == 65
 
 
@@ -524,3 +527,107 @@ def test_service_point_and_customs_rules(shop: Shop, sample_items: Items, value:
         import_json(shop, sample_items)
     assert message in str(excinfo.value)
     assert not Order.objects.exists()
+
+
+# --- shipping data of orders in flight or labelled: the same rule as the integration's own doors ----------
+
+
+def pushed(order_number: str, shop: Shop, state: str) -> Order:
+    """The order as the Sendcloud integration holds it: a shipment row in ``state``."""
+    from sendcloud_integration.models import OrderShipment
+
+    order = Order.objects.get(shop=shop, order_number=order_number)
+    OrderShipment.objects.create(order=order, shop=shop, state=state)
+    return order
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [("label_queued", "a batch is sending it to Sendcloud"), ("labelled", "it has a label")],
+)
+def test_a_reimport_cannot_change_the_shipping_data_of_an_order_in_flight_or_labelled(
+    shop: Shop, sample_items: Items, state: str, reason: str
+) -> None:
+    sample_items[0]["service_point"] = {"id": "1000003"}
+    import_json(shop, sample_items)
+    pushed(sample_items[0]["order_number"], shop, state)
+    before = snapshot(shop)
+
+    sample_items[0]["service_point"] = {"id": "1000004"}  # the point the label phase would now check
+    sample_items[0]["customs"] = {"export_type": "private"}
+    sample_items[0]["parcels"] = 2
+    sample_items[1]["status"] = "cancelled"  # an order not in flight: still all or nothing
+    with pytest.raises(OrderImportError) as refused:
+        import_orders(shop=shop, items=sample_items)
+
+    assert refused.value.errors == [
+        f"item 0 ({sample_items[0]['order_number']}): its shipping data cannot change now ({reason}), "
+        "but the import changes service_point.id, customs.export_type, parcels"
+    ]
+    assert snapshot(shop) == before
+
+
+def test_a_reimport_with_the_same_shipping_data_updates_an_order_in_flight(shop: Shop, sample_items: Items) -> None:
+    sample_items[0]["service_point"] = {"id": "1000003"}
+    import_json(shop, sample_items)
+    order = pushed(sample_items[0]["order_number"], shop, "labelling")
+
+    sample_items[0]["customer"]["phone"] = "+31 6 9999 9999"  # not shipping data
+    import_orders(shop=shop, items=sample_items)
+
+    order.refresh_from_db()
+    assert (order.customer_phone, order.service_point_id) == ("+31 6 9999 9999", "1000003")
+
+
+@pytest.mark.parametrize("state", ["pushed", "failed"])
+def test_an_order_sendcloud_is_done_with_for_now_takes_new_shipping_data(
+    shop: Shop, sample_items: Items, state: str
+) -> None:
+    import_json(shop, sample_items)
+    order = pushed(sample_items[0]["order_number"], shop, state)
+
+    sample_items[0]["service_point"] = {"id": "1000004"}  # as set_service_point allows: the next push sends it
+    import_orders(shop=shop, items=sample_items)
+
+    order.refresh_from_db()
+    assert order.service_point_id == "1000004"
+
+
+def test_the_import_and_set_service_point_refuse_the_same_orders(shop: Shop, sample_items: Items) -> None:
+    """One rule (sendcloud_integration/shipping/locks.py) for both doors, in every state a shipment can be in."""
+    from sendcloud_integration.exceptions import ShippingDataLocked
+    from sendcloud_integration.models import OrderShipment, ShipmentState
+    from sendcloud_integration.shipping.service_points import set_service_point
+
+    sample_items[0]["service_point"] = {"id": "1000003"}
+    import_json(shop, sample_items)
+    order = pushed(sample_items[0]["order_number"], shop, ShipmentState.QUEUED)
+    sample_items[0]["service_point"] = {"id": "1000004"}
+    verdicts = {}
+    for state in ShipmentState:
+        OrderShipment.objects.filter(order=order).update(state=state)
+        try:
+            with transaction.atomic():
+                import_orders(shop=shop, items=sample_items)
+                transaction.set_rollback(True)
+            by_import = True
+        except OrderImportError:
+            by_import = False
+        try:
+            with transaction.atomic():
+                set_service_point(order=order, point_id="1000004")
+                transaction.set_rollback(True)
+            by_door = True
+        except ShippingDataLocked:
+            by_door = False
+        verdicts[str(state)] = (by_import, by_door)
+
+    assert verdicts == {
+        "queued": (False, False),
+        "pushing": (False, False),
+        "pushed": (True, True),
+        "label_queued": (False, False),
+        "labelling": (False, False),
+        "labelled": (False, False),
+        "failed": (True, True),
+    }

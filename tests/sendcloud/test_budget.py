@@ -117,6 +117,25 @@ def test_redis_budget_is_exact_across_the_threads_of_one_worker(redis_store: Red
     assert sum(granted) == 50  # 320 attempts, a limit of 50: exactly 50 granted
 
 
+def _headroom_holds(store: Any) -> None:
+    """Three slots, headroom 1: two grants leave the third free for a caller without headroom."""
+    windows = [Window(60, 3)]
+    assert [store.take("room", windows, headroom=1) for _ in range(2)] == [0.0, 0.0]
+    assert store.take("room", windows, headroom=1) > 0  # would take the last slot
+    assert store.take("room", windows) == 0.0  # the request it was kept for gets it
+    assert store.take("room", windows) > 0
+    assert store.take("tight", [Window(60, 1)], headroom=1) == 0.0  # a limit of 1 still grants one
+
+
+@requires_redis
+def test_redis_headroom_leaves_slots_for_another_request(redis_store: RedisStore) -> None:
+    _headroom_holds(redis_store)
+
+
+def test_file_store_headroom_leaves_slots_for_another_request(tmp_path: Path) -> None:
+    _headroom_holds(FileStore(tmp_path))
+
+
 def test_file_store_grants_the_limit(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     waits = take_many(store, "acct", [Window(2, 3)], 5)

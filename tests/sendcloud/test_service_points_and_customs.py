@@ -132,6 +132,17 @@ def test_a_tax_number_without_a_country_prefix_takes_the_destinations(shop: Shop
     assert receiver == [{"name": "VAT", "country_code": "CH", "value": "123.456.789"}]
 
 
+def test_greek_and_northern_irish_tax_prefixes_are_sent_as_iso_country_codes(
+    shop: Shop, integration: SendcloudIntegration
+) -> None:
+    integration.sender_vat_number = "EL094019245"  # a Greek VAT number starts with EL, Greece is GR
+    integration.save()
+    order = OrderFactory(shop=shop, address=SWISS, receiver_eori_number="XI123456789000", lines=[FULL_LINE])
+    numbers = sent(order, integration)["customs_details"]["tax_numbers"]
+    assert numbers["sender"] == [{"name": "VAT", "country_code": "GR", "value": "EL094019245"}]
+    assert numbers["receiver"] == [{"name": "EORI", "country_code": "GB", "value": "XI123456789000"}]
+
+
 # --- the pre-check: customs -----------------------------------------------------------------------------------
 
 

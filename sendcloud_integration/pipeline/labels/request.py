@@ -12,7 +12,7 @@ then on a row with ``label_requested_at`` and no shipment id has an uncertain ou
 certainly made no label.
 
 An order delivered to a service point has the point checked first (``service_points``): a closed point
-fails the order before any label is bought.
+fails the order before any label is bought, and the checks never take the slot of the request they clear.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def request(run: LabelRun, rows: list[OrderShipment]) -> list[OrderShipment]:
         if run.unsafe_blocked or run.out_of_time():
             break
         # An order for a service point is requested only once Sendcloud says its point takes parcels:
-        # checked group by group, right before the group's request, so the checks (writes too) never
-        # spend the budget of the labels they clear.
+        # checked group by group, right before the group's request. The checks leave the request its
+        # slot (service_points explains how), so the rows they cleared are asked for even when the
+        # budget ran out during the checks.
         group = check_service_points(run, group)
-        if run.unsafe_blocked or not group:
+        if not group:
             continue
         wait = budget.acquire(public_key=run.integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:

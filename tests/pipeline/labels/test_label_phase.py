@@ -391,7 +391,7 @@ def test_spent_budget_hands_back_without_counting_an_attempt(
     batch = queue(shop, [order])
     unsafe_answers = [0.0, 7.5]  # the push gets its slot, the label request does not
 
-    def take(*, public_key: str, kind: budget.Kind) -> float:
+    def take(*, public_key: str, kind: budget.Kind, headroom: int = 0) -> float:
         if kind is budget.Kind.UNSAFE and unsafe_answers:
             return unsafe_answers.pop(0)
         return 0.0

@@ -8,6 +8,7 @@ parcel leaving the EU has its customs declaration stored with its label, in the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -122,6 +123,106 @@ def test_a_spent_write_budget_holds_the_check_and_the_label(
     assert routes(sandbox, LABELS) == []
 
 
+@pytest.fixture
+def write_budget_of_20(settings: Any, tmp_path: Any) -> Iterator[Any]:
+    """The real request budget at 20 writes a minute (no per-second cap in the way), in a store of its own.
+
+    ``a_minute_later()`` swaps in an empty store: the window has slid past every write made so far.
+    """
+    settings.SENDCLOUD_BUDGET_ENABLED = True
+    settings.SENDCLOUD_UNSAFE_PER_MINUTE = 20
+    settings.SENDCLOUD_UNSAFE_PER_SECOND = 1000
+    minutes = iter(range(1000))
+
+    def a_minute_later() -> None:
+        budget._store = budget.FileStore(tmp_path / f"minute-{next(minutes)}")
+
+    a_minute_later()
+    try:
+        yield a_minute_later
+    finally:
+        budget.reset_store()
+
+
+def test_at_20_writes_a_minute_a_group_of_20_pickup_orders_gets_its_labels(
+    shop: Shop, integration: Any, sandbox: SandboxServer, write_budget_of_20: Any
+) -> None:
+    from sendcloud_integration.pipeline import process
+
+    orders = [OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001") for _ in range(20)]
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+
+    process.process_chunk(batch_id=result.batch_id, chunk_number=1)  # 1 push + 18 checks + 1 label request
+
+    assert len(routes(sandbox, CHECK)) == 18  # the 19th check would have taken the label request's slot
+    assert len(labelled_orders(sandbox)) == 18  # the checked rows are asked for in the same minute
+    write_budget_of_20()
+    run_chunk_until_done(PushBatch.objects.get(pk=result.batch_id), deadline_seconds=30, pause=0.05)
+
+    assert {row(o).state for o in orders} == {ShipmentState.LABELLED}
+    assert len(routes(sandbox, CHECK)) == 20  # every point checked once: none checked again
+    assert len(routes(sandbox, LABELS)) == 2
+
+
+def test_a_point_found_open_minutes_ago_is_not_checked_again_but_another_point_is(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    from django.utils import timezone
+
+    fresh = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001")
+    moved = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000002")
+    stale = OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000003")
+    result = services.push_orders(
+        shop=shop, order_ids=[fresh.pk, moved.pk, stale.pk], create_label=True, actor=services.Actor.command("test")
+    )
+    now = timezone.now()
+    for order, point, when in ((fresh, "1000001", 4.5), (moved, "1000001", 1), (stale, "1000003", 5.5)):
+        OrderShipment.objects.filter(order=order).update(
+            service_point_checked_at=now - timedelta(minutes=when), service_point_checked_id=point
+        )
+    run_chunk_until_done(PushBatch.objects.get(pk=result.batch_id), deadline_seconds=30, pause=0.05)
+
+    checked = sorted(entry["path"].split("/")[-2] for entry in routes(sandbox, CHECK))
+    assert checked == ["1000002", "1000003"]  # a point other than the one checked, and a check too old
+    assert {row(o).state for o in (fresh, moved, stale)} == {ShipmentState.LABELLED}
+    assert row(moved).service_point_checked_id == "1000002"
+
+
+def test_checks_whose_label_request_found_no_slot_are_not_repeated_by_the_next_run(
+    shop: Shop, integration: Any, sandbox: SandboxServer
+) -> None:
+    from sendcloud_integration.pipeline import process
+
+    orders = [OrderFactory(shop=shop, shipping_option_code=PICKUP, service_point_id="1000001") for _ in range(3)]
+    result = services.push_orders(
+        shop=shop, order_ids=[o.pk for o in orders], create_label=True, actor=services.Actor.command("test")
+    )
+    taken = mock.Mock(Kind=budget.Kind, acquire=mock.Mock(return_value=30.0))  # another chunk took the slot
+    with mock.patch("sendcloud_integration.pipeline.labels.request.budget", taken):
+        process.process_chunk(batch_id=result.batch_id, chunk_number=1)
+    assert (len(routes(sandbox, CHECK)), routes(sandbox, LABELS)) == (3, [])
+
+    run_chunk_until_done(PushBatch.objects.get(pk=result.batch_id), deadline_seconds=30, pause=0.05)
+
+    assert len(routes(sandbox, CHECK)) == 3  # the next run used the recorded checks
+    assert {row(o).state for o in orders} == {ShipmentState.LABELLED}
+
+
+def test_a_check_is_fresh_for_exactly_check_fresh() -> None:
+    from django.utils import timezone
+
+    from sendcloud_integration.pipeline.labels.service_points import CHECK_FRESH, checked_recently
+
+    now = timezone.now()
+    edge = OrderShipment(service_point_checked_at=now - CHECK_FRESH, service_point_checked_id="1000001")
+    assert checked_recently(edge, "1000001", now)
+    assert not checked_recently(edge, "1000001", now + timedelta(microseconds=1))
+    assert not checked_recently(edge, "1000002", now)
+    assert not checked_recently(OrderShipment(service_point_checked_id="1000001"), "1000001", now)
+
+
 def test_a_point_named_only_by_the_carriers_id_is_not_checked(
     shop: Shop, integration: Any, sandbox: SandboxServer
 ) -> None:
@@ -184,8 +285,9 @@ def test_checks_never_spend_the_budget_of_the_labels_they_clear(
     shop: Shop, integration: Any, sandbox: SandboxServer, settings: Any, tmp_path: Any
 ) -> None:
     """25 pickup orders and a write budget of 23 a minute: the push (1), then the first 20 checks and their
-    label request (21); one more check and the budget is spent. Checking all 25 first would have spent it
-    on checks alone, and the next minute the same again: no label ever."""
+    label request (21). The last slot is not taken by a check, since no label request would be left for it.
+    Checking all 25 first would have spent the budget on checks alone, and the next minute the same again:
+    no label ever."""
     from sendcloud_integration.pipeline import process
 
     settings.SENDCLOUD_BUDGET_ENABLED = True
@@ -204,7 +306,7 @@ def test_checks_never_spend_the_budget_of_the_labels_they_clear(
         budget.reset_store()
 
     assert outcome.retry_in is not None  # comes back for the other five
-    assert len(routes(sandbox, CHECK)) == 21
+    assert len(routes(sandbox, CHECK)) == 20
     assert len(labelled_orders(sandbox)) == 20
     assert OrderShipment.objects.filter(state=ShipmentState.LABEL_QUEUED).count() == 5
 
