@@ -12,6 +12,7 @@ import enum
 import secrets
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -222,6 +223,15 @@ TERMINAL_STATES = frozenset(
 )
 #: States in which a label exists (or existed) and may be asked to be cancelled.
 CANCELLABLE_STATES = frozenset({ShipmentState.LABELLED, ShipmentState.CANCEL_REQUESTED})
+
+
+def holds_label(*, labelled_at: datetime | None, cancelled_at: datetime | None) -> bool:
+    """Whether an order's last label still exists: it was made, and not cancelled since.
+
+    The row's state says so too, but this survives a re-push: a labelled order whose re-push failed is
+    still labelled (never a second label), while a cancelled one that failed again may be pushed again.
+    """
+    return labelled_at is not None and (cancelled_at is None or cancelled_at < labelled_at)
 
 
 class IllegalTransition(ValueError):

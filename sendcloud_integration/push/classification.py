@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sendcloud_integration.models import IN_FLIGHT_STATES, ShipmentState
+from sendcloud_integration.models import IN_FLIGHT_STATES, ShipmentState, holds_label
 from webshop.models import Order
 
 
@@ -34,6 +34,7 @@ class OrderFacts(NamedTuple):
     shipment_state: str | None
     batch_id: uuid.UUID | None
     labelled_at: datetime | None
+    cancelled_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def classify(order: OrderFacts, *, create_label: bool) -> Verdict:
         if not create_label:
             return Verdict(Category.SKIPPED, "its label was cancelled; push it with create_label for a new one")
         return Verdict(Category.RETRY)
-    if state == ShipmentState.LABELLED or order.labelled_at is not None:
+    if state == ShipmentState.LABELLED or holds_label(labelled_at=order.labelled_at, cancelled_at=order.cancelled_at):
         return Verdict(Category.SKIPPED, "label already created")
     if state == ShipmentState.PUSHED:
         if not create_label:

@@ -44,5 +44,6 @@ def facts_for_classification(*, order_ids: Collection[int]) -> list[OrderFacts]:
         "shipment__state",
         "shipment__batch_id",
         "shipment__labelled_at",
+        "shipment__cancelled_at",
     )
     return [OrderFacts(*row) for row in rows]

@@ -16,19 +16,24 @@ import enum
 from collections.abc import Collection
 
 from sendcloud_integration.lookups import Ids  # importing it registers ``any_of``
-from sendcloud_integration.models import IN_FLIGHT_STATES, OrderShipment, ShipmentState
+from sendcloud_integration.models import IN_FLIGHT_STATES, OrderShipment, ShipmentState, holds_label
 
 
 class Lock(enum.Enum):
     IN_FLIGHT = "a batch is sending it to Sendcloud"
     LABELLED = "it has a label"
+    CANCELLING = "its label's cancellation waits for Sendcloud"
 
 
 def lock_of(shipment: OrderShipment | None) -> Lock | None:
     """Why the order of this shipment may not change its shipping data now; None when it may."""
     if shipment is None:
         return None
-    if shipment.state == ShipmentState.LABELLED or shipment.labelled_at is not None:
+    if shipment.state == ShipmentState.CANCEL_REQUESTED:
+        return Lock.CANCELLING
+    if shipment.state == ShipmentState.LABELLED or holds_label(
+        labelled_at=shipment.labelled_at, cancelled_at=shipment.cancelled_at
+    ):
         return Lock.LABELLED
     if shipment.state in IN_FLIGHT_STATES:
         return Lock.IN_FLIGHT
@@ -37,5 +42,7 @@ def lock_of(shipment: OrderShipment | None) -> Lock | None:
 
 def locked_orders(order_ids: Collection[int]) -> dict[int, str]:
     """Of these orders, those whose shipping data may not change now, and why (one query)."""
-    shipments = OrderShipment.objects.filter(order__pk__any_of=Ids(order_ids)).only("order_id", "state", "labelled_at")
+    shipments = OrderShipment.objects.filter(order__pk__any_of=Ids(order_ids)).only(
+        "order_id", "state", "labelled_at", "cancelled_at"
+    )
     return {shipment.order_id: lock.value for shipment in shipments if (lock := lock_of(shipment)) is not None}

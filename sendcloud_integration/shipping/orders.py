@@ -74,7 +74,12 @@ def _refuse_if_locked(order: Order, shipment: OrderShipment | None) -> None:
     if lock is Lock.LABELLED:
         raise ShippingDataLocked(
             f"Order {order.order_number} already has a label, so its shipping data cannot change: cancel the "
-            "label in Sendcloud first. Nothing was changed."
+            "label first (then push it again with labels). Nothing was changed."
+        )
+    if lock is Lock.CANCELLING:
+        raise ShippingDataLocked(
+            f"Order {order.order_number}'s label is being cancelled; update it once Sendcloud confirmed the "
+            "cancellation. Nothing was changed."
         )
     if lock is Lock.IN_FLIGHT:
         assert shipment is not None

@@ -155,11 +155,17 @@ def set_service_point(*, order: Order, point_id: str, carrier_point_id: str = ""
         raise InvalidShippingData("A post number needs a service point.", field="service_point_post_number")
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        lock = lock_of(OrderShipment.objects.filter(order=locked).only("state", "labelled_at").first())
+        lock = lock_of(OrderShipment.objects.filter(order=locked).only("state", "labelled_at", "cancelled_at").first())
         if lock is Lock.IN_FLIGHT:
             raise ShippingDataLocked("A batch is working on this order; change its service point when it is done.")
         if lock is Lock.LABELLED:
-            raise ShippingDataLocked("The order has a label; its service point can no longer change.")
+            raise ShippingDataLocked(
+                "The order has a label; cancel the label first to change its service point (then push it with labels)."
+            )
+        if lock is Lock.CANCELLING:
+            raise ShippingDataLocked(
+                "The order's label is being cancelled; change its service point once Sendcloud confirmed it."
+            )
         locked.service_point_id = point_id
         locked.service_point_carrier_id = carrier_point_id
         locked.service_point_post_number = post_number

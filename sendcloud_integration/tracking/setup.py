@@ -10,6 +10,8 @@ shop. While the webhook is off, the polling fallback (``polling.py``) reads the 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -65,37 +67,32 @@ def set_webhook(integration: SendcloudIntegration, *, active: bool) -> WebhookSt
     """Turn the integration's webhook on (at our URL) or off in Sendcloud; returns what Sendcloud then holds."""
     _usable(integration)
     url = receiver_url(integration)
-    call_log = CallLog(shop_id=integration.shop_id)
-    client = build_client(integration, call_log)
-    try:
+    with _sendcloud(integration, refused="Sendcloud refused the webhook settings") as client:
         _slot(integration, budget.Kind.UNSAFE)
         client.set_integration_webhook(integration.integration_id, active=active, url=url)
         return _read_back(integration, client)
-    except AuthenticationError as exc:
-        integration.mark_disconnected(exc.message)
-        raise SendcloudRefused(f"Sendcloud refused the credentials: {exc.message}") from exc
-    except TransientError as exc:
-        raise SendcloudUnavailable(f"Sendcloud did not answer: {exc.message} Try again.") from exc
-    except SendcloudError as exc:
-        raise SendcloudRefused(f"Sendcloud refused the webhook settings: {exc.message}") from exc
-    finally:
-        call_log.flush()
 
 
 def webhook_status(integration: SendcloudIntegration) -> WebhookState:
     """Read the webhook settings from Sendcloud (one GET) and store them on the integration."""
     _usable(integration)
-    call_log = CallLog(shop_id=integration.shop_id)
-    client = build_client(integration, call_log)
-    try:
+    with _sendcloud(integration, refused="Sendcloud refused") as client:
         return _read_back(integration, client)
+
+
+@contextmanager
+def _sendcloud(integration: SendcloudIntegration, *, refused: str) -> Iterator[SendcloudV3Client]:
+    """A client of the integration's account whose errors leave as this package's, the calls logged once."""
+    call_log = CallLog(shop_id=integration.shop_id)
+    try:
+        yield build_client(integration, call_log)
     except AuthenticationError as exc:
         integration.mark_disconnected(exc.message)
         raise SendcloudRefused(f"Sendcloud refused the credentials: {exc.message}") from exc
     except TransientError as exc:
         raise SendcloudUnavailable(f"Sendcloud did not answer: {exc.message} Try again.") from exc
     except SendcloudError as exc:
-        raise SendcloudRefused(f"Sendcloud refused: {exc.message}") from exc
+        raise SendcloudRefused(f"{refused}: {exc.message}") from exc
     finally:
         call_log.flush()
 

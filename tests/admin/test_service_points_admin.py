@@ -89,7 +89,7 @@ def test_a_labelled_or_busy_order_keeps_its_point(admin_client_: Client, exporte
     ship(busy, ShipmentState.LABELLING)
 
     refused = admin_client_.post(point_url(labelled), {"service_point_id": "1000002"}, follow=True).content
-    assert b"its service point can no longer change" in refused
+    assert b"cancel the label first to change its service point" in refused
     busy_answer = admin_client_.post(point_url(busy), {"service_point_id": "1000002"}, follow=True).content
     assert b"A batch is working on this order" in busy_answer
     for order in (labelled, busy):

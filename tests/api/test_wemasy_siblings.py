@@ -413,7 +413,7 @@ def test_update_order_of_a_labelled_order_is_refused_and_changes_nothing(
     response = update(pusher, order, catalogue["dpd:home"])
 
     assert_error(response, 409, "already has a label")
-    assert "cancel the label in Sendcloud first" in response.json()["message"]
+    assert "cancel the label first (then push it again with labels)" in response.json()["message"]
     order.refresh_from_db()
     assert (order.shipping_option_code, order.weight_kg) == ("", None)
     assert not OrderParcel.objects.exists()

@@ -630,4 +630,6 @@ def test_the_import_and_set_service_point_refuse_the_same_orders(shop: Shop, sam
         "labelling": (False, False),
         "labelled": (False, False),
         "failed": (True, True),
+        "cancel_requested": (False, False),
+        "cancelled": (True, True),
     }

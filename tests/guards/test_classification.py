@@ -7,6 +7,7 @@ shipped (a quote, an unpaid order, one already labelled) or refuses what should 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -28,6 +29,7 @@ def facts(**changes: object) -> OrderFacts:
         shipment_state=None,
         batch_id=None,
         labelled_at=None,
+        cancelled_at=None,
     )
     return base._replace(**changes)
 
@@ -46,6 +48,28 @@ def facts(**changes: object) -> OrderFacts:
         # A failed re-push of a labelled order still has its label: never a second one.
         (
             facts(shipment_state=ShipmentState.FAILED, labelled_at=timezone.now()),
+            True,
+            Category.SKIPPED,
+            "label already created",
+        ),
+        # Cancelled, re-pushed with labels, failed again: the label is gone, so it may be pushed again.
+        (
+            facts(
+                shipment_state=ShipmentState.FAILED,
+                labelled_at=timezone.now() - timedelta(hours=1),
+                cancelled_at=timezone.now(),
+            ),
+            True,
+            Category.RETRY,
+            "",
+        ),
+        # ... but a label made after that cancellation is a label.
+        (
+            facts(
+                shipment_state=ShipmentState.FAILED,
+                labelled_at=timezone.now(),
+                cancelled_at=timezone.now() - timedelta(hours=1),
+            ),
             True,
             Category.SKIPPED,
             "label already created",
