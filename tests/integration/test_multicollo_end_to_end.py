@@ -92,7 +92,7 @@ def test_three_parcels_and_one_make_four_labels_never_a_second(stack: Stack) -> 
         {"order_id": boxes.pk, "shipping_method_id": dpd["id"], "weight": 9, "no_parcels": 2},
     )  # fmt: skip
     assert refused.status_code == 409
-    assert "cancel the label in Sendcloud first" in refused.json()["message"]
+    assert "cancel the label first (then push it again with labels)" in refused.json()["message"]
     boxes.refresh_from_db()
     assert (boxes.shipping_option_code, boxes.weight_kg, boxes.parcels.count()) == ("", None, 3)
     assert stack.sandbox.snapshot()["orders"]["upserts"] == upserts
