@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 from dataclasses import dataclass
 
 from django.db import models, transaction
@@ -150,7 +149,7 @@ def verify_connection(*, integration: SendcloudIntegration) -> ConnectionCheck:
     if wait:
         return ConnectionCheck(
             CheckOutcome.INCONCLUSIVE,
-            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s.",
+            budget.spent_message(wait),
         )
     call_log = CallLog(shop_id=integration.shop_id)
     client = build_client(integration, call_log)
@@ -206,9 +205,7 @@ def verify_credentials(
     )
     wait = budget.take(public_key=public_key, kind=budget.Kind.SAFE)
     if wait:
-        raise SendcloudUnavailable(
-            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
-        )
+        raise SendcloudUnavailable(budget.spent_message(wait))
     existing = SendcloudIntegration.objects.filter(shop=shop).first()
     call_log = CallLog(shop_id=shop.pk)
     client = build_client_for_keys(public_key, secret_key, call_log)

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import itertools
 import json
+import math
 import os
 import random
 import threading
@@ -42,6 +43,11 @@ class Kind(enum.StrEnum):
 class Window:
     seconds: float
     limit: int
+
+
+def spent_message(wait: float) -> str:
+    """What a person reads when the account's budget has no slot now (every door that asks Sendcloud directly)."""
+    return f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
 
 
 def windows(kind: Kind) -> list[Window]:

@@ -16,7 +16,6 @@ Sendcloud cannot be asked, an older catalogue is served as it is, saying so.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -68,9 +67,7 @@ def sync_catalogue(integration: SendcloudIntegration) -> int:
         for country in countries:
             wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
             if wait:
-                raise SendcloudUnavailable(
-                    f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
-                )
+                raise SendcloudUnavailable(budget.spent_message(wait))
             for info in client.shipping_options(
                 from_country=settings.SENDCLOUD_SHIPPING_FROM_COUNTRY, to_country=country
             ):

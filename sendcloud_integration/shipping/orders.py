@@ -12,7 +12,6 @@ weight evenly (see ``sendcloud/shipping_data.py``).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -114,10 +113,7 @@ def update_order_shipping(
     if send:
         wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
-            raise SendcloudUnavailable(
-                f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s. "
-                "Nothing was changed."
-            )
+            raise SendcloudUnavailable(budget.spent_message(wait) + " Nothing was changed.")
     call_log = CallLog(shop_id=shop.pk, order_ids=[order.pk])
     try:
         with transaction.atomic():

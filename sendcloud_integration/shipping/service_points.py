@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,9 +124,7 @@ def find_service_points(*, shop: Shop, query: ServicePointQuery) -> ServicePoint
         return ServicePointSearch(points=hit, cached=True)
     wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.SAFE)
     if wait:
-        raise SendcloudUnavailable(
-            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
-        )
+        raise SendcloudUnavailable(budget.spent_message(wait))
     call_log = CallLog(shop_id=shop.pk)
     try:
         points = build_client(integration, call_log).service_points(query.params())

@@ -9,7 +9,6 @@ shop. While the webhook is off, the polling fallback (``polling.py``) reads the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,9 +57,7 @@ def _usable(integration: SendcloudIntegration) -> None:
 def _slot(integration: SendcloudIntegration, kind: budget.Kind) -> None:
     wait = budget.acquire(public_key=integration.public_key, kind=kind)
     if wait:
-        raise SendcloudUnavailable(
-            f"The Sendcloud request budget of this account is spent; try again in {math.ceil(wait)} s."
-        )
+        raise SendcloudUnavailable(budget.spent_message(wait))
 
 
 def set_webhook(integration: SendcloudIntegration, *, active: bool) -> WebhookState:
