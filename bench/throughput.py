@@ -49,6 +49,7 @@ PUSH_URL = "/api/services/webshop/v1/orders/sendcloud/shipments/push"
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wemasy_bench_tp")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/10")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtb25seS1rZXktYmVuY2gtb25seS1rZXktMDA=")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wemasy.settings")
 os.environ["CELERY_BROKER_URL"] = os.environ["CELERY_RESULT_BACKEND"] = urlunsplit(
     urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{int(urlsplit(os.environ['REDIS_URL']).path[1:] or 0) + 1}")

@@ -6,15 +6,29 @@ Signal handlers:
   ``start_batch``, and the chord that task sends in turn) carries it in a message header, and the task
   runs with it set, so the worker's log lines of a batch name the API request that pushed it;
 * the metrics' multi-process mode (``wemasy/metrics.py``): the worker removes the value files of
-  processes that no longer run when it starts, and each pool process marks itself dead when it exits.
+  processes that no longer run when it starts, and each pool process marks itself dead when it exits;
+* the garbage collector of a booted worker leaves what the boot loaded alone (``gc.freeze``): a chunk
+  allocates tens of thousands of short-lived objects (model instances, payloads), and the collector's
+  oldest generation, which it passes over now and then because of them, held the hundreds of thousands
+  of objects of Django, Celery and the project's modules; those passes took a fifth of the worker's CPU
+  (docs/benchmarks.md). Collecting less often as well (higher ``gc.set_threshold``) saved a little more
+  CPU but cost 15-45 MB of peak memory, so Python's thresholds stay.
 """
 
 import contextvars
+import gc
 import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_shutdown
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 from wemasy import metrics
 from wemasy.logging import NO_REQUEST_ID, request_id_var
@@ -29,6 +43,12 @@ app.autodiscover_tasks()
 @worker_init.connect
 def _clear_dead_metric_files(**kwargs: Any) -> None:
     metrics.clear_dead_processes()
+
+
+@worker_ready.connect
+def _freeze_what_the_boot_loaded(**kwargs: Any) -> None:
+    gc.collect()
+    gc.freeze()  # what the boot loaded lives as long as the worker: never scan it again
 
 
 @worker_process_shutdown.connect

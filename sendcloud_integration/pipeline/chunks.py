@@ -39,7 +39,10 @@ def claim_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> PushChunk | None:
     if not claimed:
         return None
     batches.mark_running(batch_id=batch_id, now=now)
-    return PushChunk.objects.select_related("batch__shop").get(batch_id=batch_id, number=chunk_number)
+    # With the shop's integration (or its absence): the run needs it, and its account's window after.
+    return PushChunk.objects.select_related("batch__shop__sendcloud_integration").get(
+        batch_id=batch_id, number=chunk_number
+    )
 
 
 def _still_mine(chunk: PushChunk) -> QuerySet[PushChunk]:

@@ -34,8 +34,10 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
 
 
 def spread(wait: float) -> float:
-    """A budget wait plus up to a second of jitter, so chunks that wait together do not all wake together."""
-    return wait + random.uniform(0, min(1.0, wait))
+    """A budget wait plus a little jitter (up to a quarter of a second), so chunks that wait together do not
+    all wake at the same instant. Little, because the wait is exact and the account's window holds only a
+    few chunks (``pipeline.release``): a second of jitter cost every minute of a long push half a second."""
+    return wait + random.uniform(0, min(0.25, wait))
 
 
 def gave_up(attempts: int, last_error: str) -> str:

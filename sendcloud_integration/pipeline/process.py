@@ -47,13 +47,22 @@ def process_chunk(*, batch_id: uuid.UUID, chunk_number: int) -> ChunkOutcome:
         metrics.record_chunk(outcome="skipped")
         # A duplicate message, or the redelivery of a task that died after completing the chunk: the
         # batch's finish and the account's next release may be what that task did not get to.
-        release.chunk_finished(batch_id)
+        release.chunk_finished(batch_id, account=release.account_of(batch_id))
         return ChunkOutcome()
     outcome = _run(chunk)
     if outcome.retry_in is None:
         # The chunk is done (or another worker owns it now): its place in the account's window is free.
-        release.chunk_finished(batch_id)
+        integration = _claimed_integration(chunk)
+        release.chunk_finished(batch_id, account=integration.public_key if integration is not None else None)
     return outcome
+
+
+def _claimed_integration(chunk: PushChunk) -> SendcloudIntegration | None:
+    """The chunk's shop's integration, as the claim loaded it (``chunks.claim_chunk``), or None."""
+    try:
+        return chunk.batch.shop.sendcloud_integration
+    except SendcloudIntegration.DoesNotExist:
+        return None
 
 
 def _run(chunk: PushChunk) -> ChunkOutcome:
@@ -104,7 +113,7 @@ def _run(chunk: PushChunk) -> ChunkOutcome:
 def _work(chunk: PushChunk, call_log: CallLog) -> ChunkOutcome:
     """The push phase, then (for batches that create labels) the label phase."""
     batch = chunk.batch
-    integration = SendcloudIntegration.objects.filter(shop_id=batch.shop_id).first()
+    integration = _claimed_integration(chunk)
     problem = integration_problem(integration)
     if problem is not None or integration is None:
         error = PROBLEM_MESSAGES[problem or IntegrationProblem.MISSING]

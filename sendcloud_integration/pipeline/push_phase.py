@@ -30,8 +30,9 @@ from sendcloud_integration.sendcloud import budget, payloads
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
 from sendcloud_integration.sendcloud.errors import AuthenticationError, OrdersRejected, SendcloudError, TransientError
-from sendcloud_integration.sendcloud.shipping_data import option_code
+from sendcloud_integration.sendcloud.shipping_data import option_code, shipping_data
 from sendcloud_integration.sendcloud.types import UpsertedOrder
+from webshop.models import load_lines_and_parcels
 
 
 def push_phase(
@@ -45,19 +46,16 @@ def push_phase(
     needs_upsert = in_chunk.exclude(
         state=ShipmentState.QUEUED, create_label=True, pushed_at__isnull=False, failed_phase=""
     )
-    # Look at the budget before loading and mapping a hundred orders: while it is spent, dozens of
-    # waiting chunks wake up and go back to sleep, and each of those turns must cost a Redis call,
-    # not a chunk's worth of queries and payload building. The slot itself is taken just before
-    # sending (below), so the time spent preparing never sits between grant and request.
+    # Look at the budget before loading and mapping a hundred orders: while it is spent for the minute,
+    # waiting chunks that wake up and go back to sleep must cost a Redis call each, not a chunk's worth of
+    # queries and payload building. A wait short enough to sleep through (the per-second window) is spent
+    # preparing instead: the slot itself is taken just before sending (below).
     if needs_upsert.exists():
-        wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE, consume=False)
+        wait = budget.long_wait(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(retry_in=spread(wait), counts_attempt=False)
-    rows = list(
-        in_chunk.select_related("order__shipping_address", "order__shop")
-        .prefetch_related("order__lines", "order__parcels")
-        .order_by("pk")
-    )
+    rows = list(in_chunk.select_related("order__shipping_address").order_by("pk"))
+    load_lines_and_parcels(row.order for row in rows)
     if not rows:
         return ChunkOutcome()
     # Orders already in Sendcloud that only want a label skip the upsert. One whose last label attempt
@@ -76,13 +74,15 @@ def push_phase(
     pending: dict[str, tuple[OrderShipment, dict[str, object]]] = {}
     options = shipping_options_of(integration, [row for row in to_push])
     for row in to_push:
-        problems = payloads.precheck(row.order, integration=integration, options=options)
+        shipping = shipping_data(row.order, integration)
+        problems = payloads.precheck(row.order, integration=integration, options=options, shipping=shipping)
         if problems:
             failed += fail_shipments(
                 shipment_ids=[row.pk], phase=Phase.PUSH, error=" ".join(problems), source=[ShipmentState.PUSHING]
             )
             continue
-        pending[payloads.sendcloud_order_id(row.order)] = (row, payloads.build_order(row.order, integration))
+        payload = payloads.build_order(row.order, integration, shipping=shipping)
+        pending[payloads.sendcloud_order_id(row.order)] = (row, payload)
 
     pushed = 0
     while pending:

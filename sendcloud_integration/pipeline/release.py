@@ -118,12 +118,15 @@ def start_batch(batch_id: uuid.UUID) -> int:
     return release(account_of(batch_id))
 
 
-def chunk_finished(batch_id: uuid.UUID) -> None:
+def chunk_finished(batch_id: uuid.UUID, *, account: Account) -> None:
     """A run of one of the batch's chunks ended without a hand-back: finish the batch if that was its
-    last open chunk, and pass the freed place in the window on to the account's next chunk."""
+    last open chunk, and pass the freed place in the window on to the account's next chunk.
+
+    ``account`` is the batch's (:func:`account_of`), which the run knows already.
+    """
     if not PushChunk.objects.filter(batch_id=batch_id).exclude(status=ChunkStatus.DONE).exists():
         dispatch.finish_batch(batch_id)
-    release(account_of(batch_id))
+    release(account)
 
 
 def top_up_all() -> int:

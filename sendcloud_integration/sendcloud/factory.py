@@ -6,11 +6,15 @@ integration's keys from the model and the base URL and timeouts from the setting
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 
 from sendcloud_integration.models import SendcloudIntegration
+from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
+from sendcloud_integration.sendcloud.types import CallRecord
 from wemasy import metrics
 
 
@@ -22,7 +26,7 @@ def build_client(integration: SendcloudIntegration, call_log: CallLog) -> Sendcl
         secret_key=integration.secret_key,
         connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
         read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
-        on_call=metrics.observe_sendcloud_calls(call_log),
+        on_call=_on_call(integration.public_key, call_log),
     )
 
 
@@ -34,5 +38,17 @@ def build_client_for_keys(public_key: str, secret_key: str, call_log: CallLog) -
         secret_key=secret_key,
         connect_timeout=settings.SENDCLOUD_CONNECT_TIMEOUT,
         read_timeout=settings.SENDCLOUD_READ_TIMEOUT,
-        on_call=metrics.observe_sendcloud_calls(call_log),
+        on_call=_on_call(public_key, call_log),
     )
+
+
+def _on_call(public_key: str, call_log: CallLog) -> Callable[[CallRecord], None]:
+    """What happens after every attempt: its budget slot is settled (first: the moment matters), then the
+    call is counted on ``/metrics`` and logged for staff."""
+    observe = metrics.observe_sendcloud_calls(call_log)
+
+    def on_call(record: CallRecord) -> None:
+        budget.settle(public_key=public_key, kind=budget.Kind.of(record.method))
+        observe(record)
+
+    return on_call

@@ -25,7 +25,7 @@ origin, value (``unit_price``) and weight that customs need. The pre-check refus
 message naming every missing field, and a service point that does not fit the shipping option.
 
 The functions read only what the caller loaded with ``select_related("shipping_address")`` and
-``prefetch_related("lines", "parcels")``: building 100 payloads must not cost 100 extra queries.
+``webshop.models.load_lines_and_parcels``: building 100 payloads must not cost 100 extra queries.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def _shipping_address(order: Order) -> ShippingAddress | None:
 
 
 def _lines(order: Order) -> list[OrderLine]:
-    return list(order.lines.all())  # served from the prefetch cache
+    return order.line_list()  # served from the prefetch
 
 
 def _status_message(code: str) -> str:
@@ -242,12 +242,18 @@ def _order_item(line: OrderLine, currency: str) -> dict[str, Any]:
     return item
 
 
-def build_order(order: Order, integration: SendcloudIntegration) -> dict[str, Any]:
-    """The v3 order object for ``POST /v3/orders`` (one element of its array). Issues no queries."""
+def build_order(
+    order: Order, integration: SendcloudIntegration, *, shipping: ShippingData | None = None
+) -> dict[str, Any]:
+    """The v3 order object for ``POST /v3/orders`` (one element of its array). Issues no queries.
+
+    ``shipping`` is the order's :func:`shipping_data`, when the caller has it already (the pre-check's).
+    """
     currency = (order.currency or "").strip().upper()
     lines = _lines(order)
     line_total = sum((line.unit_price * int(line.quantity) for line in lines), Decimal("0"))
-    shipping = shipping_data(order, integration)
+    if shipping is None:
+        shipping = shipping_data(order, integration)
     total_weight = shipping.weight_kg
     payment_code = payment_status_code(order)
 
@@ -440,6 +446,7 @@ def precheck(
     *,
     integration: SendcloudIntegration | None = None,
     options: dict[str, ShippingOption] | None = None,
+    shipping: ShippingData | None = None,
 ) -> list[str]:
     """What Sendcloud would refuse, said so a shop employee can fix it. Empty means: send it.
 
@@ -498,7 +505,9 @@ def precheck(
         missing = customs_problems(declared, lines)
         if missing:
             problems.append(f"Customs data is incomplete for a parcel to {declared.destination}: {'; '.join(missing)}.")
-    problems.extend(shipping_problems(shipping_data(order, integration), country, integration, options))
+    if shipping is None:
+        shipping = shipping_data(order, integration)
+    problems.extend(shipping_problems(shipping, country, integration, options))
     return problems
 
 

@@ -16,7 +16,7 @@ never disagree. The rules:
 * **Items per parcel** (multicollo only): the order's units are dealt round-robin over the parcels, line
   after line, so every unit is in exactly one parcel (Sendcloud requires ``parcel_items`` per parcel).
 
-Reads only what the caller prefetched (``order.lines``, ``order.parcels``): no queries.
+Reads only what the caller prefetched (``webshop.models.load_lines_and_parcels``): no queries.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def lines_weight(lines: list[OrderLine]) -> Decimal:
 
 
 def shipping_data(order: Order, integration: SendcloudIntegration | None) -> ShippingData:
-    lines: list[OrderLine] = list(order.lines.all())
-    stored: list[OrderParcel] = list(order.parcels.all())
+    lines: list[OrderLine] = order.line_list()
+    stored: list[OrderParcel] = order.parcel_list()
     known = [p.weight_kg for p in stored if p.weight_kg is not None]
     if order.weight_kg is not None:
         total = grams(order.weight_kg)
@@ -151,6 +151,8 @@ def _share_weights(total: Decimal, given: list[Decimal | None]) -> list[Decimal]
 
 def _deal_items(lines: list[OrderLine], count: int) -> list[list[ParcelItem]]:
     """Deal the order's units round-robin over ``count`` parcels, line after line."""
+    if count == 1:  # the common case: one parcel holds every unit (the loop below gives the same)
+        return [[ParcelItem(line=line, quantity=int(line.quantity)) for line in lines if int(line.quantity) > 0]]
     dealt: list[dict[int, int]] = [{} for _ in range(count)]
     slot = 0
     by_pk = {line.pk: line for line in lines}

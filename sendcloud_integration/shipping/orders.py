@@ -40,7 +40,7 @@ from sendcloud_integration.sendcloud.factory import build_client
 from sendcloud_integration.sendcloud.shipping_data import ShippingData, shipping_data
 from sendcloud_integration.shipping.catalogue import find_option
 from sendcloud_integration.shipping.locks import Lock, lock_of
-from webshop.models import Order, OrderParcel, Shop
+from webshop.models import Order, OrderParcel, Shop, load_lines_and_parcels
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +154,8 @@ def _apply(
     OrderParcel.objects.filter(order=order).delete()
     if parcels > 1:
         OrderParcel.objects.bulk_create(OrderParcel(order=order, position=n) for n in range(parcels))
-    fresh = (
-        Order.objects.select_related("shipping_address", "shop").prefetch_related("lines", "parcels").get(pk=order.pk)
-    )
+    fresh = Order.objects.select_related("shipping_address", "shop").get(pk=order.pk)
+    load_lines_and_parcels([fresh])
     data = shipping_data(fresh, integration)
     address = payloads.shipping_address_of(fresh)
     country = address.country.strip().upper() if address is not None else ""

@@ -66,7 +66,7 @@ def pushed(shop: Shop, orders: int) -> PushBatch:
 def done(batch: PushBatch, number: int) -> None:
     """A worker finished the chunk, and its task reports it (``process.process_chunk``)."""
     PushChunk.objects.filter(batch=batch, number=number).update(status=ChunkStatus.DONE)
-    release.chunk_finished(batch.pk)
+    release.chunk_finished(batch.pk, account=release.account_of(batch.pk))
 
 
 def second_account() -> Shop:

@@ -392,3 +392,20 @@ def test_a_done_chunk_passes_its_place_on_and_the_last_one_finishes_the_batch(
         processing.process_chunk(batch_id=batch.pk, chunk_number=2)
         finish.assert_called_once_with(batch.pk)
         assert sent.call_count == 2, "nothing left to release"
+
+
+def _queries_to_push(shop: Shop, orders: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    batch = queue(shop, [OrderFactory(shop=shop) for _ in range(orders)])
+    with CaptureQueriesContext(connection) as captured:
+        assert processing.process_chunk(batch_id=batch.pk, chunk_number=1).pushed == orders
+    return len(captured.captured_queries)
+
+
+@responses.activate
+def test_a_chunks_queries_do_not_grow_with_its_orders(shop: Shop, integration: SendcloudIntegration) -> None:
+    """The worker's CPU per order depends on it: lines, parcels and addresses are read for the whole chunk."""
+    responses.add_callback(responses.POST, ORDERS_URL, callback=accept_all)
+    assert _queries_to_push(shop, 100) == _queries_to_push(shop, 3) <= 22

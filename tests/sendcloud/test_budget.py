@@ -11,10 +11,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import responses
 from django.conf import settings
 
 from sendcloud_integration.sendcloud import budget
 from sendcloud_integration.sendcloud.budget import FileStore, Kind, RedisStore, Window
+from sendcloud_integration.sendcloud.call_log import CallLog
+from sendcloud_integration.sendcloud.errors import TransientError
+from sendcloud_integration.sendcloud.factory import build_client
 from tests.conftest import requires_redis
 
 
@@ -32,6 +36,15 @@ def take_many(store: Any, key: str, windows: list[Window], n: int) -> list[float
     return [store.take(key, windows) for _ in range(n)]
 
 
+def take_answered(store: Any, key: str, windows: list[Window], **kwargs: Any) -> float:
+    """Take a slot and, when granted, settle it at once: a request answered in no time."""
+    member = budget.new_member()
+    wait = float(store.take(key, windows, member=member, **kwargs))
+    if not wait:
+        store.settle(key, [member])
+    return wait
+
+
 @requires_redis
 def test_redis_grants_exactly_the_limit_then_says_how_long_to_wait(redis_store: RedisStore) -> None:
     waits = take_many(redis_store, "acct:unsafe", [Window(2, 5)], 7)
@@ -42,9 +55,9 @@ def test_redis_grants_exactly_the_limit_then_says_how_long_to_wait(redis_store: 
 @requires_redis
 def test_redis_slot_comes_back_when_the_window_slides(redis_store: RedisStore) -> None:
     windows = [Window(0.5, 2)]
-    assert take_many(redis_store, "slide", windows, 2) == [0.0, 0.0]
+    assert [take_answered(redis_store, "slide", windows) for _ in range(2)] == [0.0, 0.0]
     wait = redis_store.take("slide", windows)
-    assert wait > 0
+    assert 0.4 < wait <= 0.5
     time.sleep(wait + 0.05)
     assert redis_store.take("slide", windows) == 0.0
 
@@ -150,7 +163,7 @@ def test_budget_uses_documented_limits_and_hides_the_key(settings: Any, tmp_path
     budget.reset_store()
     try:
         assert [(w.limit) for w in budget.windows(Kind.UNSAFE)] == [100, 15]
-        assert [w.seconds for w in budget.windows(Kind.UNSAFE)] == [60.5, 1.5], "each window with its margin"
+        assert [w.seconds for w in budget.windows(Kind.UNSAFE)] == [60.25, 1.1], "each window with its margin"
         assert [(w.limit) for w in budget.windows(Kind.SAFE)] == [1000]
         assert budget.take(public_key="very-secret-public-key", kind=Kind.UNSAFE) == 0.0
         names = [p.name for p in (tmp_path / "budget").iterdir()]
@@ -188,3 +201,46 @@ def test_acquire_stops_sleeping_after_twice_the_limit(settings: Any) -> None:
     with mock.patch.object(budget, "take", return_value=0.9), mock.patch.object(budget.time, "sleep") as sleep:
         assert budget.acquire(public_key="k", kind=Kind.UNSAFE) == 0.9
     assert sleep.call_count == 2  # 0.9 + 0.9 <= 2 * 1; a third would pass it
+
+
+@requires_redis
+def test_redis_counts_a_request_until_its_answer(redis_store: RedisStore) -> None:
+    """A grant counts as in flight (look again shortly) however long its request takes; once settled, it
+    counts from the answer on, for the whole window."""
+    windows = [Window(0.5, 1)]
+    member = budget.new_member()
+    assert redis_store.take("answer", windows, member=member) == 0.0
+    time.sleep(0.6)  # longer than the window: a log of grant times would free the slot by now
+    assert redis_store.take("answer", windows) == budget.IN_FLIGHT_RECHECK_SECONDS
+    redis_store.settle("answer", [member])
+    assert 0.4 < redis_store.take("answer", windows) <= 0.5
+
+
+@responses.activate
+def test_every_call_of_a_client_settles_its_slot(settings: Any, tmp_path: Path) -> None:
+    """The client settles the slot its caller took, for an answer and for a failure alike: the next request
+    of the account waits a window from the answer, not 'in flight' until the client's timeouts pass."""
+    settings.SENDCLOUD_BUDGET_ENABLED = True
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    settings.SENDCLOUD_SAFE_PER_MINUTE = 1
+    settings.SENDCLOUD_API_BASE_URL = "https://sendcloud.test/api"
+    budget.reset_store()
+    responses.get("https://sendcloud.test/api/v3/integrations", json={"data": []})
+    responses.get("https://sendcloud.test/api/v3/integrations", status=503)
+    integration = mock.Mock(public_key="settled-account", secret_key="s")
+    client = build_client(integration, CallLog(shop_id=1))
+    try:
+        for outcome in ("answer", "failure"):
+            assert budget.take(public_key="settled-account", kind=Kind.SAFE) == 0.0, outcome
+            assert budget.peek(public_key="settled-account", kind=Kind.SAFE) == budget.IN_FLIGHT_RECHECK_SECONDS
+            try:
+                client.list_integrations()
+            except TransientError:
+                assert outcome == "failure"
+            assert 59 < budget.peek(public_key="settled-account", kind=Kind.SAFE) <= 60.25, outcome
+            budget.reset_store()
+            for path in (tmp_path / "budget").iterdir():
+                path.unlink()
+    finally:
+        budget.reset_store()

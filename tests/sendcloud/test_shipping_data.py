@@ -79,3 +79,11 @@ def test_a_parcel_left_without_weight_is_refused_locally(shop: Shop, integration
 def test_more_than_50_parcels_are_refused_locally(shop: Shop, integration: SendcloudIntegration) -> None:
     order = boxes(OrderFactory(shop=shop), *(["0.1"] * 51))
     assert any("Sendcloud ships at most 50" in problem for problem in precheck(order, integration=integration))
+
+
+def test_one_parcel_holds_every_unit_of_every_line(shop: Shop, integration: SendcloudIntegration) -> None:
+    order = fetch(OrderFactory(shop=shop, lines=[{"quantity": 5}, {"quantity": 1}]))
+    (parcel,) = shipping_data(order, integration).parcels
+    assert [(item.line.pk, item.quantity) for item in parcel.items] == [
+        (line.pk, 5 if n == 0 else 1) for n, line in enumerate(order.lines.all())
+    ]

@@ -81,6 +81,7 @@ from sendcloud_integration.pipeline.outcome import ChunkOutcome
 from sendcloud_integration.sendcloud.call_log import CallLog
 from sendcloud_integration.sendcloud.client import SendcloudV3Client
 from sendcloud_integration.sendcloud.factory import build_client
+from webshop.models import load_lines_and_parcels
 
 
 def label_phase(
@@ -102,9 +103,9 @@ def label_phase(
     rows = list(
         OrderShipment.objects.filter(batch_id=chunk.batch_id, chunk_number=chunk.number, state__in=LABEL_STATES)
         .select_related("order", "shop")
-        .prefetch_related("order__lines", "order__parcels")
         .order_by("pk")
     )
+    load_lines_and_parcels(row.order for row in rows)
     if not rows:
         return ChunkOutcome()
     run = LabelRun(integration=integration, client=client, call_log=call_log, scope=ChunkScope(chunk))
