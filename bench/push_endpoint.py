@@ -203,11 +203,14 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from wemasy.boot import freeze_booted_objects
+
     settings.DEBUG = False
     raw, ids = seed(max(sizes))
     if args.profile:
         profile(max(sizes), raw, ids, args.profile)
         return
+    freeze_booted_objects()  # as a gunicorn worker does once it has booted (wemasy/gunicorn_conf.py)
     results = [measure(size, args.runs, raw, ids) for size in sizes]
     reset()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -216,7 +216,16 @@ def main() -> None:
             work / "sandbox.log",
         ),
         start(
-            [str(BIN / "gunicorn"), "wemasy.wsgi", "--bind", f"127.0.0.1:{web_port}", "--workers", "2"],
+            [
+                str(BIN / "gunicorn"),
+                "wemasy.wsgi",
+                "-c",
+                "python:wemasy.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+            ],
             env,
             work / "web.log",
         ),

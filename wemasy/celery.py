@@ -7,16 +7,12 @@ Signal handlers:
   runs with it set, so the worker's log lines of a batch name the API request that pushed it;
 * the metrics' multi-process mode (``wemasy/metrics.py``): the worker removes the value files of
   processes that no longer run when it starts, and each pool process marks itself dead when it exits;
-* the garbage collector of a booted worker leaves what the boot loaded alone (``gc.freeze``): a chunk
-  allocates tens of thousands of short-lived objects (model instances, payloads), and the collector's
-  oldest generation, which it passes over now and then because of them, held the hundreds of thousands
-  of objects of Django, Celery and the project's modules; those passes took a fifth of the worker's CPU
-  (docs/benchmarks.md). Collecting less often as well (higher ``gc.set_threshold``) saved a little more
+* a booted worker freezes the objects of its boot out of the garbage collector's reach
+  (``wemasy/boot.py``). Collecting less often as well (a higher ``gc.set_threshold``) saved a little more
   CPU but cost 15-45 MB of peak memory, so Python's thresholds stay.
 """
 
 import contextvars
-import gc
 import os
 from typing import Any
 
@@ -31,6 +27,7 @@ from celery.signals import (
 )
 
 from wemasy import metrics
+from wemasy.boot import freeze_booted_objects
 from wemasy.logging import NO_REQUEST_ID, request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wemasy.settings")
@@ -47,8 +44,7 @@ def _clear_dead_metric_files(**kwargs: Any) -> None:
 
 @worker_ready.connect
 def _freeze_what_the_boot_loaded(**kwargs: Any) -> None:
-    gc.collect()
-    gc.freeze()  # what the boot loaded lives as long as the worker: never scan it again
+    freeze_booted_objects()
 
 
 @worker_process_shutdown.connect
