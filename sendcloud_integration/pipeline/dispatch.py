@@ -7,7 +7,9 @@ other way round.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final
@@ -31,25 +33,19 @@ START_DEFAULT_DOCUMENT: Final = "sendcloud_integration.tasks.start_default_docum
 
 
 def start_batch(batch_id: uuid.UUID) -> bool:
-    """Called after the push commits: one small message that makes a worker send the chord.
+    """Called after the push commits: one small message that makes a worker release the batch's chunks.
 
     A batch of 10,000 orders has 100 chunk tasks; sending them from the request would make the
     client wait for 100 broker round trips, so the request sends one and a worker releases the
     chunks as fast as the shop's Sendcloud account takes them (``pipeline.release``).
 
-    It runs inside a request (or a command), so it never waits for a broker that is down: one
-    attempt on a connection of its own, each connect and reply bounded by ``REDIS_REQUEST_TIMEOUT``
-    (see :func:`publish_transport_options`), and no result subscription (nobody reads the result, and
-    subscribing is what made Celery's result consumer retry for 19 seconds). When the broker does not
-    take the message, the batch stays QUEUED and the sweep dispatches it once it is older than
-    ``SENDCLOUD_STALE_AFTER_SECONDS``: the rows are the truth, so a push is never lost between the
-    database and the broker. Returns whether the broker took the message.
+    It runs inside a request (or a command), so it never waits for a broker that is down: see
+    :func:`publish`. When the broker does not take the message, the batch stays QUEUED and the sweep
+    dispatches it once it is older than ``SENDCLOUD_STALE_AFTER_SECONDS``: the rows are the truth, so a
+    push is never lost between the database and the broker. Returns whether the broker took the message.
     """
     try:
-        with current_app.connection_for_write(transport_options=publish_transport_options()) as connection:
-            signature(START_BATCH, args=(str(batch_id),)).apply_async(
-                connection=connection, retry=False, ignore_result=True
-            )
+        publish(START_BATCH, (str(batch_id),))
     except _BROKER_DOWN_ERRORS as exc:
         logger.warning(
             "start_batch: the broker did not take batch=%s (%s: %s); it stays queued and the sweep "
@@ -61,6 +57,48 @@ def start_batch(batch_id: uuid.UUID) -> bool:
         )
         return False
     return True
+
+
+_publisher = threading.local()
+
+
+def publish(name: str, args: tuple[Any, ...]) -> None:
+    """Send one task from a request or a command, on this thread's broker connection, kept between calls.
+
+    Opening a connection for every message cost more than the rest of a small push or a webhook delivery
+    (docs/benchmarks.md). The connection is bounded (:func:`publish_transport_options`: a broker that is
+    down or hung fails within ``REDIS_REQUEST_TIMEOUT``), there is no result subscription (nobody reads
+    these results, and subscribing is what made Celery's result consumer retry for 19 seconds), and no
+    retry but one: a kept connection that fails (a Redis that restarted since) is dropped and the message
+    sent once more on a fresh one. Raises the broker's error when that fails too.
+    """
+    kept = getattr(_publisher, "connection", None)
+    if kept is not None:
+        try:
+            _send(name, args, kept)
+            return
+        except Exception:
+            _drop_kept_connection()
+    connection = current_app.connection_for_write(transport_options=publish_transport_options())
+    try:
+        _send(name, args, connection)
+    except Exception:
+        with contextlib.suppress(Exception):  # it is thrown away because it failed
+            connection.release()
+        raise
+    _publisher.connection = connection
+
+
+def _send(name: str, args: tuple[Any, ...], connection: Any) -> None:
+    signature(name, args=args).apply_async(connection=connection, retry=False, ignore_result=True)
+
+
+def _drop_kept_connection() -> None:
+    connection = getattr(_publisher, "connection", None)
+    _publisher.connection = None
+    if connection is not None:
+        with contextlib.suppress(Exception):  # it is thrown away because it failed
+            connection.release()
 
 
 def broker_answers() -> bool:

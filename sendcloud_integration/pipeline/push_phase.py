@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from sendcloud_integration.lookups import Ids
 from sendcloud_integration.models import (
     OrderShipment,
     Phase,
@@ -63,10 +64,10 @@ def push_phase(
     label_only = [r for r in rows if wants_label_only(r)]
     to_push = [r for r in rows if r not in label_only]
     if label_only:
-        OrderShipment.objects.filter(pk__in=[r.pk for r in label_only]).move(
+        OrderShipment.objects.filter(pk__any_of=Ids([r.pk for r in label_only])).move(
             source=[ShipmentState.QUEUED], target=ShipmentState.LABEL_QUEUED
         )
-    OrderShipment.objects.filter(pk__in=[r.pk for r in to_push]).move(
+    OrderShipment.objects.filter(pk__any_of=Ids([r.pk for r in to_push])).move(
         source=[ShipmentState.QUEUED], target=ShipmentState.PUSHING
     )
 
@@ -124,7 +125,8 @@ def push_phase(
             break
         finally:
             # ``attempts`` counts the times an order was really sent, so it moves only once it was.
-            OrderShipment.objects.filter(pk__in=[row.pk for row, _ in batch_rows]).update(attempts=F("attempts") + 1)
+            sent = Ids([row.pk for row, _ in batch_rows])
+            OrderShipment.objects.filter(pk__any_of=sent).update(attempts=F("attempts") + 1)
         pushed += _mark_pushed(batch_rows, accepted)
         integration.mark_connected(only_if_changed=True)
         break
@@ -153,7 +155,7 @@ def _mark_pushed(batch_rows: list[tuple[OrderShipment, dict[str, object]]], acce
     by_order_id = {item.order_id: item.sendcloud_id for item in accepted}
     now = timezone.now()
     rows = [row for row, _ in batch_rows]
-    moved = OrderShipment.objects.filter(pk__in=[row.pk for row in rows]).move(
+    moved = OrderShipment.objects.filter(pk__any_of=Ids([row.pk for row in rows])).move(
         source=[ShipmentState.PUSHING], target=ShipmentState.PUSHED, pushed_at=now, last_error="", failed_phase=""
     )
     for row in rows:

@@ -11,22 +11,18 @@ has its message redelivered (``acks_late``). :func:`process_delivery` is idempot
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from celery import current_app, signature
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu import Connection
 
 from sendcloud_integration.models import EventSource, SendcloudIntegration, ShipmentParcel, WebhookDelivery
-from sendcloud_integration.pipeline.dispatch import publish_transport_options
+from sendcloud_integration.pipeline import dispatch
 from sendcloud_integration.tracking import events, signatures
 from wemasy import metrics
 from wemasy.errors import ApplicationError
@@ -82,40 +78,11 @@ def receive(token: str, body: bytes, signature_header: str | None) -> Receipt:
     return Receipt(delivery_id=delivery.pk, queued=queued)
 
 
-_publisher = threading.local()
-
-
-def _connection() -> Connection:
-    """This thread's broker connection for deliveries, kept open between requests.
-
-    Opening one per delivery cost more than the rest of the request together (see docs/benchmarks.md).
-    It is bounded like the push's publish (``publish_transport_options``: a broker that is down or hung
-    fails the publish within ``REDIS_REQUEST_TIMEOUT``), and dropped after any failure, so the next
-    delivery connects afresh.
-    """
-    connection = getattr(_publisher, "connection", None)
-    if connection is None:
-        connection = current_app.connection_for_write(transport_options=publish_transport_options())
-        _publisher.connection = connection
-    return connection
-
-
-def _drop_connection() -> None:
-    connection = getattr(_publisher, "connection", None)
-    _publisher.connection = None
-    if connection is not None:
-        with contextlib.suppress(Exception):  # it is thrown away because it failed
-            connection.release()
-
-
 def send(delivery_id: int) -> bool:
     """One message naming the delivery; False when the broker did not take it."""
     try:
-        signature(APPLY_DELIVERY, args=(delivery_id,)).apply_async(
-            connection=_connection(), retry=False, ignore_result=True
-        )
+        dispatch.publish(APPLY_DELIVERY, (delivery_id,))
     except Exception as exc:  # any broker failure leaves the durable row for the sweep
-        _drop_connection()
         logger.warning("webhook: delivery=%s not queued (%s); the sweep sends it", delivery_id, type(exc).__name__)
         return False
     return True

@@ -90,7 +90,7 @@ def test_a_delivery_is_stored_even_when_the_broker_is_down(
     def refuse(*args: object, **kwargs: object) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr("sendcloud_integration.tracking.webhooks.current_app.connection_for_write", refuse)
+    monkeypatch.setattr("sendcloud_integration.pipeline.dispatch.publish", refuse)
     response = post(Client(), integration.webhook_token, BODY, **signed(BODY))
     assert response.status_code == 200
     assert WebhookDelivery.objects.filter(processed_at__isnull=True).count() == 1
