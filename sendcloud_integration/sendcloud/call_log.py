@@ -10,6 +10,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.db import connection
+
+from sendcloud_integration.lookups import bigint_array
 from sendcloud_integration.models import SendcloudApiCall
 from sendcloud_integration.sendcloud.types import CallRecord
 
@@ -45,10 +48,35 @@ class CallLog:
             )
             for record, _ in self._pending
         )
-        through = SendcloudApiCall.orders.through
-        through.objects.bulk_create(
-            through(sendcloudapicall_id=call.pk, order_id=order_id)
-            for call, (_, order_ids) in zip(calls, self._pending, strict=True)
-            for order_id in order_ids
+        _link_orders(
+            [
+                (call.pk, order_id)
+                for call, (_, order_ids) in zip(calls, self._pending, strict=True)
+                for order_id in order_ids
+            ]
         )
         self._pending.clear()
+
+
+def _link_orders(pairs: list[tuple[int, int]]) -> None:
+    """Store which orders each call was about: a hundred rows per chunk call.
+
+    On PostgreSQL one ``INSERT … SELECT FROM unnest(…)`` with two array parameters; ``bulk_create`` built a
+    model instance and its SQL values per row, a few percent of a chunk's worker CPU. Elsewhere (SQLite in
+    development) ``bulk_create``.
+    """
+    if not pairs:
+        return
+    through = SendcloudApiCall.orders.through
+    if connection.vendor != "postgresql":
+        through.objects.bulk_create(through(sendcloudapicall_id=call, order_id=order) for call, order in pairs)
+        return
+    meta = through._meta
+    call_column = meta.get_field("sendcloudapicall").column
+    order_column = meta.get_field("order").column
+    sql = (
+        f"INSERT INTO {meta.db_table} ({call_column}, {order_column}) "  # noqa: S608 - names from the model
+        "SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bigint_array(call for call, _ in pairs), bigint_array(order for _, order in pairs)])
