@@ -27,7 +27,8 @@ from pathlib import Path
 
 import requests
 
-from bench.throughput import BIN, PUSH_URL, ROOT, ensure_database, free_port, start, stop, wait_http
+from bench.processes import BIN, ROOT, ensure_database, free_port, start, stop, wait_http, web_command
+from bench.throughput import PUSH_URL
 
 ACCOUNTS = [
     {"public_key": "shop-a-public", "secret_key": "shop-a-secret", "integration_ids": [1001]},
@@ -91,7 +92,7 @@ def main() -> None:
             work / "sandbox.log",
         ),
         start(
-            [str(BIN / "gunicorn"), "wemasy.wsgi", "--bind", f"127.0.0.1:{web_port}", "--workers", "2"],
+            web_command(web_port, 2),
             env,
             work / "web.log",
             cwd=root,

@@ -40,7 +40,8 @@ from typing import Any
 
 import requests
 
-from bench.throughput import BIN, ROOT, cpu_seconds, ensure_database, free_port, start, stop, wait_http
+from bench.processes import BIN, ROOT, ensure_database, free_port, start, stop, wait_http, web_command
+from bench.throughput import cpu_seconds
 
 RUN = uuid.uuid4().hex[:8]
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wemasy_bench_load")
@@ -230,22 +231,7 @@ def main() -> None:
             env,
             work / "sandbox.log",
         ),
-        start(
-            [
-                str(BIN / "gunicorn"),
-                "wemasy.wsgi",
-                "-c",
-                "python:wemasy.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                str(args.web_workers),
-                "--timeout",
-                "30",
-            ],
-            env,
-            work / "web.log",
-        ),
+        start(web_command(web_port, args.web_workers, "--timeout", "30"), env, work / "web.log"),
         start(
             [
                 str(BIN / "celery"),

@@ -29,10 +29,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,8 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from bench.processes import BIN, ensure_database, free_port, start, stop, wait_http, web_command
+
 PUSH_URL = "/api/services/webshop/v1/orders/sendcloud/shipments/push"
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wemasy_bench_tp")
@@ -54,50 +50,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wemasy.settings")
 os.environ["CELERY_BROKER_URL"] = os.environ["CELERY_RESULT_BACKEND"] = urlunsplit(
     urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{int(urlsplit(os.environ['REDIS_URL']).path[1:] or 0) + 1}")
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    name = urlsplit(url).path.lstrip("/")
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -215,20 +167,7 @@ def main() -> None:
             env,
             work / "sandbox.log",
         ),
-        start(
-            [
-                str(BIN / "gunicorn"),
-                "wemasy.wsgi",
-                "-c",
-                "python:wemasy.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-            ],
-            env,
-            work / "web.log",
-        ),
+        start(web_command(web_port, 2), env, work / "web.log"),
     ]
     workers = [
         start(
