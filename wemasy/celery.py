@@ -22,6 +22,7 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     worker_init,
+    worker_process_init,
     worker_process_shutdown,
     worker_ready,
 )
@@ -43,6 +44,7 @@ def _clear_dead_metric_files(**kwargs: Any) -> None:
 
 
 @worker_ready.connect
+@worker_process_init.connect  # a prefork pool's processes, forked before the worker is ready
 def _freeze_what_the_boot_loaded(**kwargs: Any) -> None:
     freeze_booted_objects()
 

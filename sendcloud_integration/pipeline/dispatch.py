@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 logger = logging.getLogger(__name__)
 
 #: What a broker that is down or hung raises, besides kombu's OperationalError (which wraps most of it).
-_BROKER_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
+BROKER_DOWN_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 START_BATCH: Final = "sendcloud_integration.tasks.start_batch"
 PROCESS_CHUNK: Final = "sendcloud_integration.tasks.process_chunk"
@@ -46,7 +46,7 @@ def start_batch(batch_id: uuid.UUID) -> bool:
     """
     try:
         publish(START_BATCH, (str(batch_id),))
-    except _BROKER_DOWN_ERRORS as exc:
+    except BROKER_DOWN_ERRORS as exc:
         logger.warning(
             "start_batch: the broker did not take batch=%s (%s: %s); it stays queued and the sweep "
             "dispatches it after %ss",
@@ -69,16 +69,21 @@ def publish(name: str, args: tuple[Any, ...]) -> None:
     (docs/benchmarks.md). The connection is bounded (:func:`publish_transport_options`: a broker that is
     down or hung fails within ``REDIS_REQUEST_TIMEOUT``), there is no result subscription (nobody reads
     these results, and subscribing is what made Celery's result consumer retry for 19 seconds), and no
-    retry but one: a kept connection that fails (a Redis that restarted since) is dropped and the message
-    sent once more on a fresh one. Raises the broker's error when that fails too.
+    retry but one: a kept connection that fails with a broker error (a Redis that restarted since) is
+    dropped and the message sent once more on a fresh one. Raises the broker's error when that fails too.
+    A Redis that answered too late may have taken the first message too: the tasks sent this way are
+    idempotent (``start_batch`` releases what the window has room for, a delivery is applied once).
     """
     kept = getattr(_publisher, "connection", None)
     if kept is not None:
         try:
             _send(name, args, kept)
             return
+        except BROKER_DOWN_ERRORS:
+            _drop_kept_connection()
         except Exception:
             _drop_kept_connection()
+            raise  # not the broker's doing (a message that cannot be encoded): sending again would not help
     connection = current_app.connection_for_write(transport_options=publish_transport_options())
     try:
         _send(name, args, connection)
@@ -109,7 +114,7 @@ def broker_answers() -> bool:
     try:
         with current_app.connection_for_write(transport_options=publish_transport_options()) as connection:
             connection.ensure_connection(max_retries=0)
-    except _BROKER_DOWN_ERRORS as exc:
+    except BROKER_DOWN_ERRORS as exc:
         logger.warning("readiness: the broker is unavailable (%s: %s)", type(exc).__name__, exc)
         return False
     return True
@@ -167,7 +172,7 @@ def start_default_document(batch_id: uuid.UUID) -> None:
     """
     try:
         signature(START_DEFAULT_DOCUMENT, args=(str(batch_id),), immutable=True).apply_async(ignore_result=True)
-    except _BROKER_DOWN_ERRORS as exc:
+    except BROKER_DOWN_ERRORS as exc:
         logger.warning(
             "batch=%s default document not started (%s: %s); the first request for it starts it",
             batch_id,

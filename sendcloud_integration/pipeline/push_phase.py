@@ -115,8 +115,8 @@ def push_phase(
         wait = budget.acquire(public_key=integration.public_key, kind=budget.Kind.UNSAFE)
         if wait:
             return ChunkOutcome(pushed=pushed, failed=failed, retry_in=spread(wait), counts_attempt=False)
-        # Nothing between the slot and the request: a database commit there (under load, a slow one) would
-        # let the request reach Sendcloud late enough to count in the next window, and be refused with 429.
+        # Nothing between the slot and the request: the slot is held in flight until the answer, and a
+        # database commit there (under load, a slow one) would hold it from the account's other requests.
         try:
             accepted = client.upsert_orders([payload for _, payload in batch_rows])
         except OrdersRejected as exc:

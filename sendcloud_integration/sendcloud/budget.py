@@ -13,12 +13,13 @@ wait and must not block its worker meanwhile: the task re-schedules itself.
 slot was granted: a thread of a busy worker may wait for the CPU between the grant and the send. A log
 of grant times would have to guess that delay with a margin (and a guess too short is a 429). So a
 slot is counted at the latest moment its request can have arrived: while the request is in flight,
-``hold`` seconds after the grant (the client's connect and read timeouts: by then it has been answered
-or abandoned), and once its answer is in, the moment the answer came (:func:`settle`, called by the
-client for every attempt). Sendcloud counted the request before it answered, so the log never puts a
+``hold`` seconds after the grant (twice the client's connect and read timeouts: by then it has been
+answered or abandoned), and once its answer is in, the moment the answer came (:func:`settle`, called by
+the client for every attempt). Sendcloud counted the request before it answered, so the log never puts a
 request earlier than Sendcloud does, whatever the delays, and the margins only need to cover the clocks'
 resolution. A worker killed mid-request leaves its slot held until ``hold`` has passed: one slot for a
-minute and a half, never a request too many.
+few minutes, never a request too many. A slot whose request was never answered in a thread that lives
+on (refused before sending) is settled at that thread's next take for the account.
 
 Without Redis (the embedded development defaults) the same log lives in a file under ``var/``,
 guarded by ``flock``: shared by the processes of one machine, which is all a dev setup has.
@@ -49,8 +50,9 @@ from wemasy import metrics
 logger = logging.getLogger(__name__)
 
 #: How soon to look again when every slot of a window is held by a request still in flight: its answer,
-#: which frees the slot's place in time, is usually a few milliseconds away.
-IN_FLIGHT_RECHECK_SECONDS = 0.05
+#: which gives the slot its place in time, comes when Sendcloud has done the work (a tenth of a second to
+#: a second or two for a hundred orders).
+IN_FLIGHT_RECHECK_SECONDS = 0.2
 
 
 class Kind(enum.StrEnum):
@@ -97,8 +99,13 @@ def account_key(public_key: str) -> str:
 
 
 def hold_seconds() -> float:
-    """How long an unanswered request counts as in flight: the client's connect and read timeouts."""
-    return float(settings.SENDCLOUD_CONNECT_TIMEOUT + settings.SENDCLOUD_READ_TIMEOUT)
+    """How long an unanswered request counts as in flight: twice the client's connect and read timeouts.
+
+    Twice, because the timeouts bound each wait, not the request: a connection attempt per address, then
+    the TLS handshake and the body's send may each take up to the read timeout. Only a request whose
+    thread died before settling it is held that long (a killed worker): one slot for a few minutes.
+    """
+    return 2.0 * float(settings.SENDCLOUD_CONNECT_TIMEOUT + settings.SENDCLOUD_READ_TIMEOUT)
 
 
 class Store(Protocol):
@@ -174,7 +181,10 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._client = redis.Redis.from_url(url)
+        # Bounded like every Redis call of the service: a hung Redis fails a take (the chunk is handed back)
+        # or a settle (logged) within a second, never holds a request that Sendcloud has answered already.
+        timeout = max(1.0, settings.REDIS_REQUEST_TIMEOUT)
+        self._client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._take = self._client.register_script(_LUA_TAKE)
         self._settle = self._client.register_script(_LUA_SETTLE)
 
@@ -278,39 +288,39 @@ def take(*, public_key: str, kind: Kind, headroom: int = 0) -> float:
 
     With ``headroom``, the slot is granted only if that many more stay free in every window: a request
     that prepares another (a service-point check before its label request) leaves the other its slot.
-    The grant counts as in flight until :func:`settle` is told the request was answered.
+    The grant counts as in flight until :func:`settle` is told the request was answered. Callers take a
+    slot right before its one request; a slot of this thread still unsettled here belongs to a request
+    that never got an answer (a refusal before sending, an error the client raised): it is settled now,
+    so it counts one window from now rather than for the whole hold.
     """
     if not settings.SENDCLOUD_BUDGET_ENABLED:
         return 0.0
     key, member = _key(public_key, kind), new_member()
+    _settle_pending(key)
     wait = store().take(key, windows(kind), headroom=headroom, member=member)
     if not wait:
-        _pending().setdefault(key, []).append(member)
+        _pending()[key] = [member]
     return wait
 
 
 def settle(*, public_key: str, kind: Kind) -> None:
-    """A request this thread was granted a slot for has been answered (or has failed): count it from now.
+    """The request this thread was granted a slot for has been answered (or has failed): count it from now.
 
-    The Sendcloud client calls this for every attempt it makes (``factory.build_client``). One answer
-    settles one slot, the newest this thread holds for the account and kind: callers take a slot right
-    before its request, so that is the request's own, and a slot taken for a request that waits for
-    another one first (take, then take and call, then call) is settled by its own answer, second. A slot
-    whose request was never sent stays counted for its hold. A failure to reach Redis here costs nothing
-    but the slot's early return: the grant stays counted for its hold.
+    The Sendcloud client calls this for every attempt it makes (``factory.build_client``). Every request
+    arrived before its answer, so counting the thread's unsettled slot from this moment never puts it
+    earlier than Sendcloud counted it. A failure to reach Redis here costs nothing but the slot's early
+    return: the grant stays counted for its hold.
     """
-    key = _key(public_key, kind)
-    pending = _pending()
-    members = pending.get(key)
+    if settings.SENDCLOUD_BUDGET_ENABLED:
+        _settle_pending(_key(public_key, kind))
+
+
+def _settle_pending(key: str) -> None:
+    members = _pending().pop(key, None)
     if not members:
-        return
-    member = members.pop()
-    if not members:
-        del pending[key]
-    if not settings.SENDCLOUD_BUDGET_ENABLED:
         return
     try:
-        store().settle(key, [member])
+        store().settle(key, members)
     except (RedisError, OSError) as exc:  # the request's outcome must not depend on its bookkeeping
         logger.warning("The request budget could not record an answered request (%s); its slot stays held.", exc)
 
@@ -319,8 +329,8 @@ def peek(*, public_key: str, kind: Kind) -> float:
     """Seconds until a slot frees up (0.0 when one is free now), without taking it.
 
     For a caller with expensive preparation to do: look first, prepare, then ``take`` right before
-    sending. Taking early would let the preparation's time pass between the grant and the request's
-    arrival at Sendcloud, which then may count it in the next window.
+    sending. Taking early would hold the slot in flight through the preparation, away from the
+    account's other requests.
     """
     if not settings.SENDCLOUD_BUDGET_ENABLED:
         return 0.0

@@ -82,8 +82,13 @@ def send(delivery_id: int) -> bool:
     """One message naming the delivery; False when the broker did not take it."""
     try:
         dispatch.publish(APPLY_DELIVERY, (delivery_id,))
-    except Exception as exc:  # any broker failure leaves the durable row for the sweep
-        logger.warning("webhook: delivery=%s not queued (%s); the sweep sends it", delivery_id, type(exc).__name__)
+    except Exception as exc:  # any failure leaves the durable row for the sweep
+        logger.warning(
+            "webhook: delivery=%s not queued (%s); the sweep sends it",
+            delivery_id,
+            type(exc).__name__,
+            exc_info=not isinstance(exc, dispatch.BROKER_DOWN_ERRORS),  # a bug gets its traceback
+        )
         return False
     return True
 

@@ -164,19 +164,36 @@ def test_a_burst_runs_at_sendclouds_rate_less_only_the_margin(settings: Any) -> 
 
 @pytest.mark.usefixtures("file_budget")
 def test_an_unanswered_request_holds_its_slot_until_the_clients_timeouts_pass(settings: Any) -> None:
-    """A worker killed mid-request never settles: its slot counts until connect and read timeouts have
+    """A worker killed mid-request never settles: its slot counts until twice the client's timeouts have
     passed (it cannot arrive later), then frees up; meanwhile a full window says to look again shortly."""
     settings.SENDCLOUD_UNSAFE_PER_SECOND = 1
     clock = Clock()
     granted = clock.now
+    key, windows = f"{budget.account_key('killed')}:{Kind.UNSAFE}", budget.windows(Kind.UNSAFE)
+    store = budget.store()
     with mock.patch.object(budget.time, "time", clock):
-        assert budget.take(public_key="killed", kind=Kind.UNSAFE) == 0.0
+        assert store.take(key, windows, member="the killed worker's") == 0.0
         clock.now += 5
-        assert budget.take(public_key="killed", kind=Kind.UNSAFE) == budget.IN_FLIGHT_RECHECK_SECONDS
+        assert store.take(key, windows) == budget.IN_FLIGHT_RECHECK_SECONDS
         clock.now = granted + budget.hold_seconds()
-        assert budget.take(public_key="killed", kind=Kind.UNSAFE) > 0  # now counted as if answered then
+        assert store.take(key, windows) > 0  # now counted as if answered then
         clock.now += 1 + settings.SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS
-        assert budget.take(public_key="killed", kind=Kind.UNSAFE) == 0.0
+        assert store.take(key, windows) == 0.0
+
+
+@pytest.mark.usefixtures("file_budget")
+def test_a_slot_left_unanswered_counts_from_the_threads_next_take(settings: Any) -> None:
+    """A request refused before it was sent (no answer, no settle) does not hold its slot for the whole hold:
+    the thread's next take for the account counts it from then, one window."""
+    settings.SENDCLOUD_UNSAFE_PER_SECOND = 1
+    clock = Clock()
+    window = 1 + settings.SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS
+    with mock.patch.object(budget.time, "time", clock):
+        assert budget.take(public_key="leaky", kind=Kind.UNSAFE) == 0.0  # and then no request
+        clock.now += 0.5
+        assert budget.take(public_key="leaky", kind=Kind.UNSAFE) == pytest.approx(window)
+        clock.now += window
+        assert budget.take(public_key="leaky", kind=Kind.UNSAFE) == 0.0
 
 
 @pytest.mark.usefixtures("file_budget")
@@ -230,20 +247,3 @@ def test_the_window_check_counts_like_sendcloud() -> None:
     assert most_in_any_window([0.0, 0.5, 0.99, 1.0, 1.5], 1.0) == 3
     assert most_in_any_window([float(i) for i in range(5)], 1.0) == 1
     assert most_in_any_window(list(itertools.repeat(0.0, 4)), 1.0) == 4
-
-
-@pytest.mark.usefixtures("file_budget")
-def test_one_answer_settles_one_slot_the_newest(settings: Any) -> None:
-    """A slot taken for a request that first waits for another one (take, then take and call, then call):
-    the inner request's answer settles the inner slot only; the outer stays in flight until its own."""
-    settings.SENDCLOUD_UNSAFE_PER_SECOND = 2
-    clock = Clock()
-    window = 1 + settings.SENDCLOUD_BUDGET_BURST_MARGIN_SECONDS
-    with mock.patch.object(budget.time, "time", clock):
-        assert budget.take(public_key="two", kind=Kind.UNSAFE) == 0.0  # outer
-        assert budget.take(public_key="two", kind=Kind.UNSAFE) == 0.0  # inner, sent and answered at once
-        budget.settle(public_key="two", kind=Kind.UNSAFE)
-        clock.now += window
-        # The inner slot has left the window; the outer request, not sent yet, still holds its own.
-        assert budget.take(public_key="two", kind=Kind.UNSAFE) == 0.0
-        assert budget.take(public_key="two", kind=Kind.UNSAFE) == budget.IN_FLIGHT_RECHECK_SECONDS

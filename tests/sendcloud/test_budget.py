@@ -244,3 +244,22 @@ def test_every_call_of_a_client_settles_its_slot(settings: Any, tmp_path: Path) 
                 path.unlink()
     finally:
         budget.reset_store()
+
+
+@responses.activate
+def test_a_write_settles_the_write_slot(settings: Any, tmp_path: Path) -> None:
+    """The kind follows the method: a PATCH's answer settles the account's write slot, not its read slot."""
+    settings.SENDCLOUD_BUDGET_ENABLED = True
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    settings.SENDCLOUD_UNSAFE_PER_MINUTE = 1
+    settings.SENDCLOUD_API_BASE_URL = "https://sendcloud.test/api"
+    budget.reset_store()
+    responses.patch("https://sendcloud.test/api/v3/integrations/7", status=204)
+    client = build_client(mock.Mock(public_key="writing-account", secret_key="s"), CallLog(shop_id=1))
+    try:
+        assert budget.take(public_key="writing-account", kind=Kind.UNSAFE) == 0.0
+        client.set_integration_webhook(7, active=True, url="https://shop.example/webhooks/sendcloud/t")
+        assert 59 < budget.peek(public_key="writing-account", kind=Kind.UNSAFE) <= 60.25
+    finally:
+        budget.reset_store()

@@ -19,8 +19,8 @@ Two rules hold that off:
   :data:`CHECK_FRESH` is not checked again: a run that lost the label's slot to another worker leaves
   its checks for the next run to use.
 
-The label's slot is not taken before the checks instead: the log would then date it seconds before the
-request reaches Sendcloud, which counts it in a later window than the budget does.
+The label's slot is not taken before the checks instead: it would be held in flight through the checks,
+away from the account's other requests (a slot counts until its request's answer, ``sendcloud/budget.py``).
 
 Only Sendcloud's own point id can be checked (the endpoint takes no carrier id): an order that names its
 point only by the carrier's id goes on unchecked, and the carrier decides.
