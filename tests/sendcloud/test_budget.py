@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -216,50 +217,45 @@ def test_redis_counts_a_request_until_its_answer(redis_store: RedisStore) -> Non
     assert 0.4 < redis_store.take("answer", windows) <= 0.5
 
 
-@responses.activate
-def test_every_call_of_a_client_settles_its_slot(settings: Any, tmp_path: Path) -> None:
-    """The client settles the slot its caller took, for an answer and for a failure alike: the next request
-    of the account waits a window from the answer, not 'in flight' until the client's timeouts pass."""
+@pytest.fixture
+def client_budget(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """The file budget with one request a minute of each kind, and clients that talk to a mocked Sendcloud."""
     settings.SENDCLOUD_BUDGET_ENABLED = True
     settings.REDIS_URL = ""
     settings.VAR_DIR = tmp_path
-    settings.SENDCLOUD_SAFE_PER_MINUTE = 1
+    settings.SENDCLOUD_SAFE_PER_MINUTE = settings.SENDCLOUD_UNSAFE_PER_MINUTE = 1
     settings.SENDCLOUD_API_BASE_URL = "https://sendcloud.test/api"
     budget.reset_store()
+    yield tmp_path / "budget"
+    budget.reset_store()
+
+
+@responses.activate
+def test_every_call_of_a_client_settles_its_slot(client_budget: Path) -> None:
+    """The client settles the slot its caller took, for an answer and for a failure alike: the next request
+    of the account waits a window from the answer, not 'in flight' until the client's timeouts pass."""
     responses.get("https://sendcloud.test/api/v3/integrations", json={"data": []})
     responses.get("https://sendcloud.test/api/v3/integrations", status=503)
     integration = mock.Mock(public_key="settled-account", secret_key="s")
     client = build_client(integration, CallLog(shop_id=1))
-    try:
-        for outcome in ("answer", "failure"):
-            assert budget.take(public_key="settled-account", kind=Kind.SAFE) == 0.0, outcome
-            assert budget.peek(public_key="settled-account", kind=Kind.SAFE) == budget.IN_FLIGHT_RECHECK_SECONDS
-            try:
-                client.list_integrations()
-            except TransientError:
-                assert outcome == "failure"
-            assert 59 < budget.peek(public_key="settled-account", kind=Kind.SAFE) <= 60.25, outcome
-            budget.reset_store()
-            for path in (tmp_path / "budget").iterdir():
-                path.unlink()
-    finally:
+    for outcome in ("answer", "failure"):
+        assert budget.take(public_key="settled-account", kind=Kind.SAFE) == 0.0, outcome
+        assert budget.peek(public_key="settled-account", kind=Kind.SAFE) == budget.IN_FLIGHT_RECHECK_SECONDS
+        try:
+            client.list_integrations()
+        except TransientError:
+            assert outcome == "failure"
+        assert 59 < budget.peek(public_key="settled-account", kind=Kind.SAFE) <= 60.25, outcome
         budget.reset_store()
+        for path in client_budget.iterdir():
+            path.unlink()
 
 
 @responses.activate
-def test_a_write_settles_the_write_slot(settings: Any, tmp_path: Path) -> None:
+def test_a_write_settles_the_write_slot(client_budget: Path) -> None:
     """The kind follows the method: a PATCH's answer settles the account's write slot, not its read slot."""
-    settings.SENDCLOUD_BUDGET_ENABLED = True
-    settings.REDIS_URL = ""
-    settings.VAR_DIR = tmp_path
-    settings.SENDCLOUD_UNSAFE_PER_MINUTE = 1
-    settings.SENDCLOUD_API_BASE_URL = "https://sendcloud.test/api"
-    budget.reset_store()
     responses.patch("https://sendcloud.test/api/v3/integrations/7", status=204)
     client = build_client(mock.Mock(public_key="writing-account", secret_key="s"), CallLog(shop_id=1))
-    try:
-        assert budget.take(public_key="writing-account", kind=Kind.UNSAFE) == 0.0
-        client.set_integration_webhook(7, active=True, url="https://shop.example/webhooks/sendcloud/t")
-        assert 59 < budget.peek(public_key="writing-account", kind=Kind.UNSAFE) <= 60.25
-    finally:
-        budget.reset_store()
+    assert budget.take(public_key="writing-account", kind=Kind.UNSAFE) == 0.0
+    client.set_integration_webhook(7, active=True, url="https://shop.example/webhooks/sendcloud/t")
+    assert 59 < budget.peek(public_key="writing-account", kind=Kind.UNSAFE) <= 60.25
